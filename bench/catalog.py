@@ -1,0 +1,45 @@
+"""The built-in denoisers, noises and datasets: one line each.
+
+Adding a built-in means writing its module and adding its line here.
+"""
+
+from __future__ import annotations
+
+from bench.registry import Registry
+
+BM3D_HINT = "pip install 'denoise-bench[bm3d]' (bm3d is free for non-commercial use only)"
+
+NOISES = [
+    ("gaussian", "noises.gaussian:Gaussian", "additive white Gaussian noise; level = sigma in 8-bit units"),
+    ("poisson", "noises.poisson:Poisson", "shot noise; level = peak photon count at intensity 1"),
+    ("salt_pepper", "noises.impulse:SaltPepper", "impulse noise; level = fraction of pixels replaced by 0 or 1"),
+    ("speckle", "noises.speckle:Speckle", "multiplicative Gaussian noise; level = relative sigma"),
+    ("poisson_gaussian", "noises.poisson_gaussian:PoissonGaussian", "camera model: Poisson (gain a) plus Gaussian; level = Gaussian sigma in 8-bit units"),
+]
+
+DENOISERS = [
+    ("median", "denoisers.filters:Median", "median filter (SciPy), window from sigma", ()),
+    ("gaussian_blur", "denoisers.filters:GaussianBlur", "Gaussian low-pass filter (SciPy), width from sigma", ()),
+    ("bilateral", "denoisers.filters:Bilateral", "bilateral filter (OpenCV), range sigma from noise sigma", ()),
+    ("tv", "denoisers.variational:TotalVariation", "total-variation denoising, Chambolle's algorithm (scikit-image)", ()),
+    ("nlm", "denoisers.nonlocal_means:NonLocalMeans", "non-local means (scikit-image, fast mode)", ()),
+    ("nlm_opencv", "denoisers.nonlocal_means:NonLocalMeansOpenCV", "non-local means (OpenCV fastNlMeansDenoising, 8-bit)", ()),
+    ("wavelet", "denoisers.wavelet:WaveletBayesShrink", "wavelet shrinkage, BayesShrink soft thresholds (scikit-image)", ()),
+    ("bm3d", "denoisers.block_matching:BM3D", "BM3D collaborative filtering; CBM3D for colour (bm3d package)", ("bm3d",)),
+]
+
+DATASETS = [
+    ("skimage", "bench.datasets:SkimageSamples", "scikit-image's bundled sample images, grayscale and colour (no download)"),
+    ("folder", "bench.datasets:ImageFolder", "every PNG/JPEG/TIFF/BMP image in a folder: folder:PATH"),
+]
+
+
+def register_builtins(registry: Registry) -> None:
+    """Add the suite's own noises, denoisers and datasets to ``registry``."""
+    for name, target, summary in NOISES:
+        registry.add("noise", name, target, summary)
+    for name, target, summary, requires in DENOISERS:
+        hint = BM3D_HINT if "bm3d" in requires else None
+        registry.add("denoiser", name, target, summary, requires=requires, install_hint=hint)
+    for name, target, summary in DATASETS:
+        registry.add("dataset", name, target, summary)

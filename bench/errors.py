@@ -1,0 +1,55 @@
+"""The suite's own exceptions.
+
+Every failure a user can cause (a bad name, a missing file, a level out of range) raises a
+subclass of :class:`BenchError`; the command line turns it into one red line and the exit
+code :data:`EXIT_USAGE`. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+#: Exit status when the sweep ran but at least one cell failed or timed out.
+EXIT_FAILED_CELLS = 1
+#: Exit status for bad input: unknown names, missing files, invalid levels.
+EXIT_USAGE = 2
+
+
+class BenchError(Exception):
+    """Base class of every expected failure; its message is one line for the user."""
+
+
+class UnknownNameError(BenchError, KeyError):
+    """A denoiser, noise or dataset name that the registry does not know."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        message = f"unknown {kind} '{name}'{hint} Known {kind}s: {', '.join(known) or 'none'}"
+        super().__init__(message)
+        self.kind, self.name, self.known = kind, name, known
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
+
+
+class MissingExtraError(BenchError):
+    """A registered object whose optional dependency is not installed."""
+
+
+class InvalidParameterError(BenchError, ValueError):
+    """A parameter or level outside what the object accepts."""
+
+
+class DataError(BenchError):
+    """A dataset folder or image file that cannot be used."""
+
+
+class DeviceError(BenchError):
+    """A device that was asked for but is not present."""
+
+
+class WeightsError(BenchError):
+    """A model weights file that is missing, truncated or does not match its network."""

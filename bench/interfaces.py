@@ -1,0 +1,229 @@
+"""The two interfaces every noise and denoiser implements.
+
+Image convention, stated once for the whole suite
+--------------------------------------------------
+Clean images are ``float32`` arrays with values in [0, 1], shaped ``(H, W)`` for grayscale or
+``(H, W, 3)`` for colour. Noisy images have the same shape and dtype but may leave [0, 1]:
+Gaussian noise is not clipped (the published tables' protocol), so every denoiser must accept
+values below 0 and above 1. Noise levels that denoisers receive (``sigma``) are standard
+deviations in the same units as the image, i.e. a fraction of the [0, 1] range; the
+literature's "sigma 25" is ``25 / 255`` here.
+
+A denoiser must return an array of the input's shape with finite values. The runner checks
+this at the boundary and records a failed cell, with the reason, when it does not hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from bench.errors import InvalidParameterError
+
+Family = Literal["classical", "learned"]
+ColourHandling = Literal["native", "per_channel"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """Describes one parameter of a noise generator.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name as used in ``noise_params`` and on the command line.
+    unit : str
+        Human-readable unit, e.g. ``"8-bit units"`` or ``"fraction of pixels"``.
+    low, high : float
+        Inclusive valid range.
+    default : float or bool
+        Value used when the sweep does not set it.
+    """
+
+    name: str
+    unit: str
+    low: float
+    high: float
+    default: float | bool
+
+    def check(self, owner: str, value: float) -> None:
+        """Raise :class:`InvalidParameterError` when ``value`` is outside ``[low, high]``."""
+        if isinstance(value, bool) or not (self.low <= value <= self.high):
+            raise InvalidParameterError(
+                f"{owner}: {self.name}={value!r} is outside its valid range "
+                f"[{self.low:g}, {self.high:g}] ({self.unit})"
+            )
+
+
+@dataclass(frozen=True)
+class NoisyImage:
+    """A noisy image and the equivalent Gaussian sigma of the noise that was added.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The noisy image, float32, same shape as the clean one, possibly outside [0, 1].
+    sigma : float
+        Equivalent Gaussian standard deviation in image units ([0, 1] scale): the root mean
+        square of ``noisy - clean``, or its exact expectation where the noise model gives one.
+        This is what "oracle" mode hands to denoisers.
+    """
+
+    image: np.ndarray
+    sigma: float
+
+
+def rms(clean: np.ndarray, noisy: np.ndarray) -> float:
+    """Root mean square of ``noisy - clean``, computed in float64."""
+    diff = noisy.astype(np.float64) - clean.astype(np.float64)
+    return float(np.sqrt(np.mean(diff * diff)))
+
+
+class Noise(ABC):
+    """A noise generator: clean image, level and random generator in, noisy image out.
+
+    Subclasses set the class attributes below and implement :meth:`_apply`. The swept
+    parameter is :attr:`level`; other parameters are in :attr:`extra_params` and are recorded
+    with every result. The same generator state gives the same noisy image on every machine
+    and in every process, since only ``numpy.random.Generator`` draws are used.
+    """
+
+    #: The swept parameter: its name, unit and valid range.
+    level: ClassVar[ParamSpec]
+    #: Levels swept when the user names the noise without levels.
+    default_levels: ClassVar[tuple[float, ...]]
+    #: Further parameters with their defaults.
+    extra_params: ClassVar[tuple[ParamSpec, ...]] = ()
+    #: Registry name, set by the subclass.
+    name: ClassVar[str]
+
+    def params(self, **overrides: float) -> dict[str, float]:
+        """Return the full parameter dictionary, defaults filled in and values checked."""
+        known = {spec.name: spec for spec in self.extra_params}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise InvalidParameterError(
+                f"noise '{self.name}' has no parameter {unknown[0]!r}; "
+                f"its parameters are: {', '.join(known) or 'none'}"
+            )
+        values = {name: overrides.get(name, spec.default) for name, spec in known.items()}
+        for name, spec in known.items():
+            if not isinstance(spec.default, bool):
+                spec.check(f"noise '{self.name}'", values[name])
+        return values
+
+    def check_level(self, level: float) -> None:
+        """Raise :class:`InvalidParameterError` when ``level`` is outside the valid range."""
+        self.level.check(f"noise '{self.name}'", level)
+
+    def apply(
+        self, image: np.ndarray, level: float, rng: np.random.Generator, **params: float
+    ) -> NoisyImage:
+        """Add noise to ``image``.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            Clean float32 image in [0, 1], (H, W) or (H, W, 3).
+        level : float
+            Value of the swept parameter, in the unit of :attr:`level`.
+        rng : numpy.random.Generator
+            Source of every random draw.
+        **params
+            Values for :attr:`extra_params`; missing ones take their defaults.
+
+        Returns
+        -------
+        NoisyImage
+            The noisy float32 image and the equivalent Gaussian sigma in [0, 1] units.
+        """
+        self.check_level(level)
+        values = self.params(**params)
+        noisy = self._apply(image, level, rng, **values)
+        noisy = np.asarray(noisy, dtype=np.float32)
+        sigma = self.expected_sigma(level, **values)
+        return NoisyImage(noisy, rms(image, noisy) if sigma is None else sigma)
+
+    def expected_sigma(self, level: float, **params: float) -> float | None:
+        """Exact standard deviation of the added noise where the model gives it, else None.
+
+        When None, :meth:`apply` reports the measured root mean square instead.
+        """
+        return None
+
+    @abstractmethod
+    def _apply(self, image: np.ndarray, level: float, rng: np.random.Generator, **params):
+        """Return the noisy image; ``params`` are complete and checked."""
+
+
+class Denoiser(ABC):
+    """A denoiser: noisy image (and, in oracle mode, its sigma) in, denoised image out.
+
+    Subclasses are dataclasses whose fields are their parameters; a field left at ``None``
+    is derived from sigma by the rule the subclass documents. They implement
+    :meth:`_denoise`, which always receives a sigma: in blind mode the base class estimates
+    it first with :func:`estimate_sigma`. With ``colour = "per_channel"`` the base class
+    calls :meth:`_denoise` once per channel of a colour image.
+    """
+
+    name: ClassVar[str]
+    family: ClassVar[Family] = "classical"
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    colour: ClassVar[ColourHandling] = "native"
+
+    def params(self) -> dict:
+        """The denoiser's parameters as a JSON-friendly dictionary."""
+        if dataclasses.is_dataclass(self):
+            return dataclasses.asdict(self)
+        return {}
+
+    def setup(self, device: str) -> None:
+        """Prepare to run on ``device`` (load weights, move tensors). Classical: nothing."""
+        if device not in self.devices:
+            raise InvalidParameterError(f"denoiser '{self.name}' does not run on '{device}'")
+
+    def synchronize(self) -> None:
+        """Wait for queued device work to finish, so timings are honest. CPU: nothing."""
+
+    def denoise(self, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """Denoise ``noisy``.
+
+        Parameters
+        ----------
+        noisy : numpy.ndarray
+            Float32 image, (H, W) or (H, W, 3); values may leave [0, 1].
+        sigma : float or None
+            Noise standard deviation in [0, 1] units (oracle mode), or None to estimate it
+            from the image (blind mode).
+
+        Returns
+        -------
+        numpy.ndarray
+            The denoised image, same shape as ``noisy``.
+        """
+        if sigma is None:
+            sigma = estimate_sigma(noisy)
+        if self.colour == "per_channel" and noisy.ndim == 3:
+            channels = [self._denoise(noisy[..., c], sigma) for c in range(noisy.shape[-1])]
+            return np.stack(channels, axis=-1)
+        return self._denoise(noisy, sigma)
+
+    @abstractmethod
+    def _denoise(self, noisy: np.ndarray, sigma: float) -> np.ndarray:
+        """Denoise with a known sigma in [0, 1] units."""
+
+
+def estimate_sigma(noisy: np.ndarray) -> float:
+    """Blind estimate of the Gaussian noise sigma, in [0, 1] units.
+
+    Uses the wavelet-domain median absolute deviation of Donoho and Johnstone, through
+    :func:`skimage.restoration.estimate_sigma`, averaged over channels.
+    """
+    from skimage.restoration import estimate_sigma as _estimate
+
+    channel_axis = -1 if noisy.ndim == 3 else None
+    return float(_estimate(noisy, channel_axis=channel_axis, average_sigmas=True))

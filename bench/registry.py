@@ -1,0 +1,210 @@
+"""One registry for denoisers, noises and datasets, built-ins and plugins alike.
+
+A registered name maps to where the object lives (``"module:attribute"``), a one-line
+summary and the modules it needs, so listing everything imports nothing heavy: the object
+itself is imported on first use. Third-party packages register through the entry-point group
+:data:`PLUGIN_GROUP`; each entry point names a function ``register(registry)`` that calls
+:meth:`Registry.add` for what the package provides.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import metadata
+from typing import Literal
+
+from bench.errors import InvalidParameterError, MissingExtraError, UnknownNameError
+
+Kind = Literal["denoiser", "noise", "dataset"]
+KINDS: tuple[Kind, ...] = ("denoiser", "noise", "dataset")
+PLUGIN_GROUP = "denoise_bench.plugins"
+BUILTIN = "built-in"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where one registered object lives and what it needs.
+
+    Attributes
+    ----------
+    kind : {"denoiser", "noise", "dataset"}
+    name : str
+        The name users type.
+    target : str
+        ``"package.module:attribute"``, imported on first use.
+    summary : str
+        One line for ``bench list``.
+    requires : tuple of str
+        Top-level modules the object imports; all must be importable for it to be available.
+    install_hint : str or None
+        What to install when a required module is missing, e.g. ``pip install 'denoise-bench[bm3d]'``.
+    origin : str
+        ``"built-in"`` or ``"plugin <distribution> <version>"``.
+    """
+
+    kind: Kind
+    name: str
+    target: str
+    summary: str
+    requires: tuple[str, ...] = ()
+    install_hint: str | None = None
+    origin: str = BUILTIN
+    distribution: str | None = field(default=None, compare=False)
+
+    def missing(self) -> list[str]:
+        """Required modules that cannot be imported here (checked without importing them)."""
+        return [module for module in self.requires if importlib.util.find_spec(module) is None]
+
+    @property
+    def available(self) -> bool:
+        """True when every required module is installed."""
+        return not self.missing()
+
+    def unavailable_reason(self) -> str | None:
+        """Why the object cannot be used, or None when it can."""
+        missing = self.missing()
+        if not missing:
+            return None
+        hint = f": {self.install_hint}" if self.install_hint else ""
+        return f"needs {', '.join(missing)}, not installed{hint}"
+
+    def load(self):
+        """Import and return the registered object."""
+        reason = self.unavailable_reason()
+        if reason:
+            raise MissingExtraError(f"{self.kind} '{self.name}' {reason}")
+        module_name, _, attribute = self.target.partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute)
+
+
+class Registry:
+    """Names of denoisers, noises and datasets, and where each lives."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._origin = BUILTIN
+        self._distribution: str | None = None
+        #: Plugin distributions that registered something: name -> version.
+        self.plugins: dict[str, str] = {}
+        #: One line per plugin that failed to register.
+        self.plugin_errors: list[str] = []
+
+    def add(
+        self,
+        kind: Kind,
+        name: str,
+        target: str,
+        summary: str,
+        *,
+        requires: tuple[str, ...] = (),
+        install_hint: str | None = None,
+    ) -> None:
+        """Register ``name``; the first registration of a name wins.
+
+        Parameters
+        ----------
+        kind : {"denoiser", "noise", "dataset"}
+        name : str
+            Name users type; lower case, no spaces or colons.
+        target : str
+            ``"module:attribute"`` of the class (denoisers, noises, datasets).
+        summary : str
+            One line describing it.
+        requires : tuple of str, optional
+            Modules it imports beyond the suite's own dependencies.
+        install_hint : str, optional
+            What to install when one of ``requires`` is missing.
+        """
+        if kind not in KINDS:
+            raise InvalidParameterError(f"unknown registry kind {kind!r}; use one of {KINDS}")
+        if not name or any(c in name for c in " :,") or ":" not in target:
+            raise InvalidParameterError(f"cannot register {kind} {name!r} at {target!r}")
+        table = self._entries[kind]
+        if name in table:
+            if self._origin != BUILTIN:
+                self.plugin_errors.append(
+                    f"{self._origin}: {kind} '{name}' is already registered by "
+                    f"{table[name].origin}; ignored"
+                )
+            return
+        table[name] = Entry(
+            kind, name, target, summary, tuple(requires), install_hint,
+            self._origin, self._distribution,
+        )
+
+    def get(self, kind: Kind, name: str) -> Entry:
+        """Return the entry for ``name`` or raise :class:`UnknownNameError`."""
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    def names(self, kind: Kind, *, available_only: bool = False) -> list[str]:
+        """Registered names of one kind, in registration order."""
+        return [
+            name for name, entry in self._entries[kind].items()
+            if not available_only or entry.available
+        ]
+
+    def entries(self, kind: Kind) -> list[Entry]:
+        """Registered entries of one kind, in registration order."""
+        return list(self._entries[kind].values())
+
+    def load(self, kind: Kind, name: str):
+        """Import and return the object registered as ``name``."""
+        return self.get(kind, name).load()
+
+    def create_denoiser(self, name: str, **params):
+        """Instantiate denoiser ``name`` with ``params``; bad parameters are a clear error."""
+        return _instantiate(self.load("denoiser", name), "denoiser", name, params)
+
+    def create_noise(self, name: str):
+        """Instantiate noise ``name``."""
+        return _instantiate(self.load("noise", name), "noise", name, {})
+
+    def load_plugins(self) -> None:
+        """Run every ``register`` function found in the :data:`PLUGIN_GROUP` entry points."""
+        for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
+            dist = entry_point.dist
+            dist_name = dist.metadata["Name"] if dist is not None else entry_point.value
+            version = dist.version if dist is not None else "?"
+            self._origin, self._distribution = f"plugin {dist_name} {version}", dist_name
+            try:
+                entry_point.load()(self)
+                self.plugins[dist_name] = version
+            except Exception as error:  # a broken plugin must not take the suite down
+                self.plugin_errors.append(
+                    f"plugin {dist_name} ({entry_point.value}) failed to register: "
+                    f"{type(error).__name__}: {error}"
+                )
+            finally:
+                self._origin, self._distribution = BUILTIN, None
+
+
+def _instantiate(cls, kind: str, name: str, params: dict):
+    try:
+        instance = cls(**params)
+    except TypeError as error:
+        raise InvalidParameterError(f"{kind} '{name}': {error}") from None
+    # Plugins may forget to set the registry name on their class.
+    if getattr(instance, "name", None) != name:
+        try:
+            instance.name = name
+        except AttributeError:
+            pass
+    return instance
+
+
+@lru_cache(maxsize=1)
+def default_registry() -> Registry:
+    """The registry of built-ins plus installed plugins, built once per process."""
+    from bench.catalog import register_builtins
+
+    registry = Registry()
+    register_builtins(registry)
+    registry.load_plugins()
+    return registry

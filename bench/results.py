@@ -1,0 +1,128 @@
+"""The run directory: an append-only record of finished cells, the tidy tables, the manifest.
+
+Layout of a run directory::
+
+    manifest.json     schema version, sweep configuration, environment, dataset hashes
+    cells.jsonl       one JSON object per finished cell, appended as each one finishes
+    results.parquet   the tidy table rebuilt from cells.jsonl at the end of the run
+    results.csv       the same table as CSV
+
+Each record is written with a single ``write`` of one line and flushed, so a crash leaves at
+most a torn last line, which :func:`read_records` ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import DataError
+
+SCHEMA_VERSION = 1
+
+#: The columns of the results table, in order.
+COLUMNS = [
+    "dataset", "image", "height", "width", "channels", "noise", "level", "noise_params",
+    "seed", "mode", "sigma_used", "denoiser", "params", "device", "psnr", "ssim",
+    "noisy_psnr", "noisy_ssim", "seconds", "mpix_per_s", "status", "error",
+]
+STATUSES = ("ok", "failed", "timeout")
+
+MANIFEST, RECORDS, PARQUET, CSV = "manifest.json", "cells.jsonl", "results.parquet", "results.csv"
+
+
+class RunStore:
+    """Writes one run directory.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Created if missing.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._records = open(self.run_dir / RECORDS, "a", encoding="utf-8")
+
+    def write_manifest(self, manifest: dict) -> None:
+        """Write ``manifest.json`` atomically."""
+        _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=2, default=str))
+
+    def append(self, row: dict) -> None:
+        """Append one finished cell as one line of ``cells.jsonl``."""
+        self._records.write(json.dumps(row, default=str) + "\n")
+        self._records.flush()
+
+    def finish(self) -> pd.DataFrame:
+        """Close the record file and write the Parquet and CSV tables; return the table."""
+        self._records.close()
+        frame = read_records(self.run_dir)
+        tmp = self.run_dir / (PARQUET + ".tmp")
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, self.run_dir / PARQUET)
+        _write_atomic(self.run_dir / CSV, frame.to_csv(index=False))
+        return frame
+
+    def close(self) -> None:
+        """Close the record file without writing the tables."""
+        self._records.close()
+
+
+def read_records(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """Build the results table from ``cells.jsonl``, skipping a torn last line."""
+    path = Path(run_dir) / RECORDS
+    rows = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return to_frame(rows)
+
+
+def to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows to a DataFrame with :data:`COLUMNS` in order and stable dtypes."""
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("height", "width", "channels", "seed"):
+        frame[column] = frame[column].astype("int64")
+    for column in ("level", "sigma_used", "psnr", "ssim", "noisy_psnr", "noisy_ssim",
+                   "seconds", "mpix_per_s"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("error",):
+        frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def load_results(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read a run's results: ``results.parquet`` if written, else the cell records.
+
+    Raises
+    ------
+    DataError
+        When ``run_dir`` is not a run directory.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise DataError(f"run directory '{run_dir}' does not exist")
+    if (run_dir / PARQUET).exists():
+        return pd.read_parquet(run_dir / PARQUET)
+    if (run_dir / RECORDS).exists():
+        return read_records(run_dir)
+    raise DataError(f"'{run_dir}' is not a run directory: no {PARQUET} or {RECORDS}")
+
+
+def load_manifest(run_dir: str | os.PathLike) -> dict:
+    """Read a run's ``manifest.json`` (an empty dict when absent)."""
+    path = Path(run_dir) / MANIFEST
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

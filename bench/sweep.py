@@ -1,0 +1,176 @@
+"""What a sweep is: datasets x noises x levels x modes x denoisers x seeds x devices.
+
+A :class:`Sweep` is plain configuration (JSON-friendly, stored in the run's manifest);
+:func:`plan` turns it into the list of :class:`Cell` s the runner executes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench.errors import InvalidParameterError
+
+MODES = ("oracle", "blind")
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """One noise model with the levels to sweep and its other parameters.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, e.g. ``"gaussian"``.
+    levels : tuple of float
+        Values of the swept parameter; empty means the noise's default levels.
+    params : tuple of (str, value) pairs
+        Other parameters, e.g. ``(("clip", True),)``.
+    """
+
+    name: str
+    levels: tuple[float, ...] = ()
+    params: tuple[tuple[str, float | bool], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> NoiseSpec:
+        """Parse ``name[:level,level,...][:key=value,...]``, e.g. ``gaussian:15,25,50``."""
+        name, _, rest = text.strip().partition(":")
+        levels_text, _, params_text = rest.partition(":")
+        try:
+            levels = tuple(float(v) for v in levels_text.split(",") if v.strip())
+        except ValueError:
+            raise InvalidParameterError(
+                f"noise '{text}': levels must be numbers separated by commas"
+            ) from None
+        params = []
+        for item in filter(None, (p.strip() for p in params_text.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise InvalidParameterError(f"noise '{text}': parameter '{item}' is not key=value")
+            params.append((key.strip(), _parse_value(value.strip(), text)))
+        return cls(name, levels, tuple(params))
+
+    def __str__(self) -> str:
+        text = self.name + (":" + ",".join(f"{v:g}" for v in self.levels) if self.levels else "")
+        if self.params:
+            text += (":" if self.levels else "::") + ",".join(f"{k}={v}" for k, v in self.params)
+        return text
+
+
+def _parse_value(value: str, context: str) -> float | bool:
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidParameterError(f"noise '{context}': '{value}' is not a number") from None
+
+
+@dataclass(frozen=True)
+class DenoiserSpec:
+    """A denoiser name with parameters overriding its defaults."""
+
+    name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass
+class Sweep:
+    """The whole configuration of a run.
+
+    Parameters
+    ----------
+    datasets : list of str
+        Dataset specs, e.g. ``["skimage", "folder:/data/Set12"]``.
+    noises : list of NoiseSpec
+    denoisers : list of DenoiserSpec or None
+        None means every available built-in denoiser.
+    seeds : list of int
+        Noise seeds; each gives an independent noisy copy of every image.
+    modes : list of {"oracle", "blind"}
+        Oracle hands the denoiser the noise sigma; blind lets it estimate sigma.
+    device : {"cpu", "cuda", "auto"}
+    repeats : int
+        Timed calls per cell (median kept), after one warm-up per denoiser.
+    crop : int or None
+        Central crop side in pixels.
+    limit : int or None
+        Images per dataset.
+    round8 : bool
+        Round outputs to 8 bits before scoring.
+    """
+
+    datasets: list[str] = field(default_factory=lambda: ["skimage"])
+    noises: list[NoiseSpec] = field(default_factory=lambda: [NoiseSpec("gaussian")])
+    denoisers: list[DenoiserSpec] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    modes: list[str] = field(default_factory=lambda: ["oracle"])
+    device: str = "cpu"
+    repeats: int = 1
+    crop: int | None = None
+    limit: int | None = None
+    round8: bool = False
+
+    def to_dict(self) -> dict:
+        """JSON-friendly form, as stored in the manifest."""
+        data = dataclasses.asdict(self)
+        data["noises"] = [str(spec) for spec in self.noises]
+        if self.denoisers is not None:
+            data["denoisers"] = [
+                {"name": spec.name, "params": dict(spec.params)} for spec in self.denoisers
+            ]
+        return data
+
+
+def default_sweep() -> Sweep:
+    """The sweep ``bench run`` runs with no arguments: representative, about a minute on 2 cores."""
+    return Sweep(
+        datasets=["skimage"],
+        noises=[NoiseSpec("gaussian", (15, 25, 50)), NoiseSpec("poisson", (30,)),
+                NoiseSpec("salt_pepper", (0.1,)), NoiseSpec("speckle", (0.2,))],
+        crop=96,
+        limit=None,
+    )
+
+
+def quick_sweep() -> Sweep:
+    """A smoke sweep of a few seconds: two small crops, one noise level."""
+    return Sweep(datasets=["skimage"], noises=[NoiseSpec("gaussian", (25,))], crop=48, limit=None)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: one denoiser on one noisy image in one mode on one device."""
+
+    dataset: str
+    image: str
+    noise: str
+    level: float
+    noise_params: tuple[tuple[str, float | bool], ...]
+    seed: int
+    mode: str
+    denoiser: str
+    params: tuple[tuple[str, object], ...]
+    device: str
+
+    def noise_key(self) -> tuple:
+        """Cells sharing this key see the same noisy image."""
+        return (self.dataset, self.image, self.noise, self.level, self.noise_params, self.seed)
+
+
+def noise_rng(seed: int, image: str, noise: str, level: float) -> np.random.Generator:
+    """The random generator for one noisy image, identical on every machine and process.
+
+    The seed is combined with a stable hash (SHA-256, not Python's salted ``hash``) of the
+    image name, noise name and level, so that different images get independent noise.
+    """
+    text = json.dumps([image, noise, float(level)])
+    key = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(key,)))

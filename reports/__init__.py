@@ -1,0 +1,1 @@
+"""Turn results tables into comparisons: :mod:`reports.tables` for summaries and terminal tables."""

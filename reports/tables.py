@@ -1,0 +1,93 @@
+"""Comparison tables from a results DataFrame.
+
+:func:`summarise` is the pandas summary (one row per noise, level, mode, denoiser, device);
+:func:`render_comparison` prints it as denoiser x level tables, one per noise and mode.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+GROUP = ["noise", "level", "mode", "denoiser", "device"]
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR and SSIM, median MP/s and cell counts per noise, level, mode, denoiser and device.
+
+    Only ``ok`` cells enter the means; ``cells`` and ``failed`` count every cell.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A run's results (see :data:`bench.results.COLUMNS`).
+    """
+    ok = results[results["status"] == "ok"]
+    scores = ok.groupby(GROUP, sort=False).agg(
+        psnr=("psnr", "mean"), ssim=("ssim", "mean"), mpix_per_s=("mpix_per_s", "median"))
+    counts = results.groupby(GROUP, sort=False).agg(
+        cells=("status", "size"), failed=("status", lambda s: int((s != "ok").sum())))
+    return counts.join(scores).reset_index()
+
+
+def noisy_baseline(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean PSNR and SSIM of the noisy inputs per noise and level (each noisy image once)."""
+    unique = results.drop_duplicates(["dataset", "image", "noise", "level", "noise_params", "seed"])
+    return unique.groupby(["noise", "level"], sort=False).agg(
+        psnr=("noisy_psnr", "mean"), ssim=("noisy_ssim", "mean")).reset_index()
+
+
+def render_comparison(results: pd.DataFrame, console=None) -> None:
+    """Print denoiser x level tables (mean PSNR / SSIM, median MP/s), one per noise and mode.
+
+    Rows are sorted by mean PSNR over the levels, best first; the first row is the noisy input.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    summary = summarise(results)
+    baseline = noisy_baseline(results)
+    several_devices = summary["device"].nunique() > 1
+    for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
+        levels = sorted(part["level"].unique())
+        table = Table(title=f"{noise} noise, {mode} mode — mean PSNR (dB) / SSIM", title_justify="left")
+        table.add_column("denoiser", style="bold")
+        for level in levels:
+            table.add_column(f"{level:g}", justify="right")
+        table.add_column("MP/s", justify="right")
+        noisy = baseline[baseline["noise"] == noise].set_index("level")
+        table.add_row("noisy input", *[_score(noisy.loc[lv, "psnr"], noisy.loc[lv, "ssim"])
+                                       if lv in noisy.index else "" for lv in levels], "", style="dim")
+        keys = ["denoiser", "device"] if several_devices else ["denoiser"]
+        order = part.groupby(keys, sort=False)["psnr"].mean().sort_values(ascending=False).index
+        for key in order:
+            key = key if isinstance(key, tuple) else (key,)
+            rows = part
+            for column, value in zip(keys, key):
+                rows = rows[rows[column] == value]
+            by_level = rows.set_index("level")
+            cells = []
+            for level in levels:
+                if level not in by_level.index:
+                    cells.append("")
+                    continue
+                entry = by_level.loc[level]
+                text = _score(entry["psnr"], entry["ssim"])
+                if entry["failed"]:
+                    text += f" [red]({int(entry['failed'])} failed)[/red]"
+                cells.append(text)
+            label = " on ".join(str(k) for k in key)
+            table.add_row(label, *cells, _rate(rows["mpix_per_s"].median()))
+        console.print(table)
+
+
+def _score(psnr: float, ssim: float) -> str:
+    if pd.isna(psnr):
+        return "[red]failed[/red]"
+    return f"{psnr:.2f} / {ssim:.3f}"
+
+
+def _rate(value: float) -> str:
+    if pd.isna(value):
+        return "–"
+    return f"{value:.3g}"
