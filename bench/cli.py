@@ -138,7 +138,8 @@ def report_command(run_dir):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script; returns the exit status."""
     try:
-        app.main(args=argv, prog_name="bench", standalone_mode=False)
+        # Without standalone mode click returns the code of a raised Exit instead of exiting.
+        status = app.main(args=argv, prog_name="bench", standalone_mode=False)
     except BenchError as error:
         if _state["debug"]:
             raise
@@ -149,10 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as error:
         error.show()
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        errors.print("[red]interrupted[/red]: cells finished so far are in the run directory's cells.jsonl")
+        return 130
     except click.exceptions.Abort:
         errors.print("[red]interrupted[/red]")
         return 130
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 if __name__ == "__main__":

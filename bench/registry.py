@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -166,23 +167,30 @@ class Registry:
         """Instantiate noise ``name``."""
         return _instantiate(self.load("noise", name), "noise", name, {})
 
+    @contextmanager
+    def registering_as(self, distribution: str, version: str):
+        """Attribute what is added inside the ``with`` block to plugin ``distribution``."""
+        self._origin, self._distribution = f"plugin {distribution} {version}", distribution
+        try:
+            yield self
+        finally:
+            self._origin, self._distribution = BUILTIN, None
+
     def load_plugins(self) -> None:
         """Run every ``register`` function found in the :data:`PLUGIN_GROUP` entry points."""
         for entry_point in metadata.entry_points(group=PLUGIN_GROUP):
             dist = entry_point.dist
             dist_name = dist.metadata["Name"] if dist is not None else entry_point.value
             version = dist.version if dist is not None else "?"
-            self._origin, self._distribution = f"plugin {dist_name} {version}", dist_name
-            try:
-                entry_point.load()(self)
-                self.plugins[dist_name] = version
-            except Exception as error:  # a broken plugin must not take the suite down
-                self.plugin_errors.append(
-                    f"plugin {dist_name} ({entry_point.value}) failed to register: "
-                    f"{type(error).__name__}: {error}"
-                )
-            finally:
-                self._origin, self._distribution = BUILTIN, None
+            with self.registering_as(dist_name, version):
+                try:
+                    entry_point.load()(self)
+                    self.plugins[dist_name] = version
+                except Exception as error:  # a broken plugin must not take the suite down
+                    self.plugin_errors.append(
+                        f"plugin {dist_name} ({entry_point.value}) failed to register: "
+                        f"{type(error).__name__}: {error}"
+                    )
 
 
 def _instantiate(cls, kind: str, name: str, params: dict):

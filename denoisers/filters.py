@@ -65,10 +65,12 @@ class Bilateral(Denoiser):
         Range (intensity) kernel sigma as a multiple of the noise sigma.
     spatial : float
         Spatial kernel sigma in pixels; the window spans about three of them each way.
+        The defaults (4, 2.5) were the best of {2, 3, 4} x {1.5, 2.5} on scikit-image's
+        sample images at sigma 15, 25 and 50.
     """
 
-    range_factor: float = 2.0
-    spatial: float = 1.5
+    range_factor: float = 4.0
+    spatial: float = 2.5
 
     name = "bilateral"
 

@@ -16,14 +16,15 @@ class NonLocalMeans(Denoiser):
     Parameters
     ----------
     h_factor : float
-        Filtering strength ``h = h_factor * sigma``.
+        Filtering strength ``h = h_factor * sigma``; 0.6 was the best of 0.6, 0.8 and 1.0 on
+        scikit-image's sample images at sigma 15, 25 and 50.
     patch_size : int
         Side of the compared patches in pixels.
     patch_distance : int
         Search radius in pixels.
     """
 
-    h_factor: float = 0.8
+    h_factor: float = 0.6
     patch_size: int = 5
     patch_distance: int = 6
 

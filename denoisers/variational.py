@@ -18,9 +18,10 @@ class TotalVariation(Denoiser):
     ----------
     weight_factor : float
         The TV weight is ``weight_factor * sigma`` (sigma in [0, 1] units); larger smooths more.
+        1.0 was the best of 0.6, 1, 1.5 and 2 on scikit-image's sample images.
     """
 
-    weight_factor: float = 0.6
+    weight_factor: float = 1.0
 
     name = "tv"
 

@@ -1,0 +1,136 @@
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.results import COLUMNS
+
+
+def bench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=900, env=dict(os.environ, COLUMNS="200", **(env or {})))
+
+
+def test_cli_run_quick_writes_parquet_with_the_columns(tmp_path):
+    out = bench("run", "--quick", "--quiet", "--out", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    assert "noisy input" in out.stdout and "MP/s" in out.stdout
+    assert str(tmp_path / "run") in out.stdout
+    results = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert list(results.columns) == COLUMNS
+    assert (results["status"] == "ok").all()
+    assert {"median", "nlm", "tv"} <= set(results["denoiser"])
+
+    report = bench("report", str(tmp_path / "run"))
+    assert report.returncode == 0, report.stderr
+    assert "gaussian noise" in report.stdout and "median" in report.stdout
+
+
+def test_cli_dry_run_counts_cells():
+    out = bench("run", "--dry-run", "--denoisers", "median,tv", "--noises", "gaussian:15,25",
+                "--seeds", "0,1", "--limit", "2")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("16 cells")
+
+
+def test_cli_run_on_a_folder_with_blind_mode(tmp_path, rng):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    iio.imwrite(folder / "x.png", (rng.random((40, 48)) * 255).astype(np.uint8))
+    out = bench("run", "--quiet", "--dataset", f"folder:{folder}", "--denoisers", "median",
+                "--noises", "gaussian:25", "--mode", "oracle,blind", "--out", str(tmp_path / "r"))
+    assert out.returncode == 0, out.stderr
+    results = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert sorted(results["mode"]) == ["blind", "oracle"]
+    assert (results["height"] == 40).all() and (results["width"] == 48).all()
+
+
+@pytest.fixture
+def corrupt_folder(tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    iio.imwrite(folder / "good.png", np.zeros((32, 32), np.uint8))
+    (folder / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
+    return folder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--denoisers", "medain"], "unknown denoiser 'medain'; did you mean 'median'?"),
+    (["--noises", "gausian:25"], "unknown noise 'gausian'; did you mean 'gaussian'?"),
+    (["--noises", "gaussian:-3"], "noise 'gaussian': sigma=-3.0 is outside its valid range"),
+    (["--noises", "salt_pepper:2"], "noise 'salt_pepper': amount=2.0 is outside its valid range"),
+    (["--dataset", "folder:/no/such/folder"], "dataset folder '/no/such/folder' does not exist"),
+    (["--dataset", "nosuchset"], "unknown dataset 'nosuchset'"),
+    (["--seeds", "a,b"], "--seeds takes integers"),
+    (["--mode", "sneaky"], "unknown mode 'sneaky'"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    out = bench("run", "--quick", "--quiet", "--out", str(tmp_path / "r"), *args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # refused before anything ran
+
+
+def test_cli_corrupt_image_names_the_file(corrupt_folder, tmp_path):
+    out = bench("run", "--quiet", "--dataset", f"folder:{corrupt_folder}", "--denoisers", "median",
+                "--out", str(tmp_path / "r"))
+    assert out.returncode == 2
+    assert "corrupt.png" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_empty_folder(tmp_path):
+    out = bench("run", "--quiet", "--dataset", f"folder:{tmp_path}")
+    assert out.returncode == 2 and "holds no image" in out.stderr
+
+
+def test_cli_cuda_without_gpu_is_refused(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal cannot be observed")
+    out = bench("run", "--quick", "--quiet", "--device", "cuda", "--out", str(tmp_path / "r"))
+    assert out.returncode == 2
+    assert "no CUDA GPU is available" in out.stderr
+
+
+def test_cli_report_of_missing_run_dir(tmp_path):
+    out = bench("report", str(tmp_path / "missing"))
+    assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_cli_debug_shows_traceback(tmp_path):
+    out = bench("--debug", "run", "--quick", "--denoisers", "medain")
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_cli_failed_cells_exit_1_and_keep_results(tmp_path):
+    folder = tmp_path / "plugin"
+    folder.mkdir()
+    (folder / "failing_plugin.py").write_text(
+        "from bench.interfaces import Denoiser\n"
+        "class Fails(Denoiser):\n"
+        "    name = 'fails'\n"
+        "    def _denoise(self, noisy, sigma):\n"
+        "        raise ValueError('always fails')\n"
+    )
+    dist = folder / "failing_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[denoise_bench.plugins]\nfails = failing_register:register\n")
+    (folder / "failing_register.py").write_text(
+        "def register(registry):\n"
+        "    registry.add('denoiser', 'fails', 'failing_plugin:Fails', 'always raises')\n"
+    )
+    out = bench("run", "--quick", "--quiet", "--denoisers", "median,fails", "--out", str(tmp_path / "r"),
+                env={"PYTHONPATH": str(folder)})
+    assert out.returncode == 1, out.stderr
+    assert "fails failed: ValueError: always fails" in out.stderr
+    results = pd.read_parquet(tmp_path / "r" / "results.parquet")
+    assert set(results.loc[results["denoiser"] == "median", "status"]) == {"ok"}
+    assert set(results.loc[results["denoiser"] == "fails", "status"]) == {"failed"}

