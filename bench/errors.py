@@ -51,5 +51,13 @@ class DeviceError(BenchError):
     """A device that was asked for but is not present."""
 
 
+class ResumeError(BenchError):
+    """A run directory that cannot be resumed with the given sweep."""
+
+
+class ConfigError(BenchError):
+    """A sweep file that cannot be read or has an unknown key."""
+
+
 class WeightsError(BenchError):
     """A model weights file that is missing, truncated or does not match its network."""

@@ -28,6 +28,10 @@ COLUMNS = [
     "dataset", "image", "height", "width", "channels", "noise", "level", "noise_params",
     "seed", "mode", "sigma_used", "denoiser", "params", "device", "psnr", "ssim",
     "noisy_psnr", "noisy_ssim", "seconds", "mpix_per_s", "status", "error",
+    # How the time was taken: concurrent workers, "parallel" or "exclusive"; the memory the
+    # call needed above what was in use (CPU resident set, or CUDA allocations), in MiB; the
+    # GPU's name and the arithmetic precision of learned models; the resume key.
+    "workers", "timing", "peak_memory_mb", "gpu", "precision", "cell_id",
 ]
 STATUSES = ("ok", "failed", "timeout")
 
@@ -57,10 +61,20 @@ class RunStore:
         self._records.write(json.dumps(row, default=str) + "\n")
         self._records.flush()
 
-    def finish(self) -> pd.DataFrame:
-        """Close the record file and write the Parquet and CSV tables; return the table."""
+    def finish(self, order: list[str] | None = None) -> pd.DataFrame:
+        """Close the record file and write the Parquet and CSV tables; return the table.
+
+        Parameters
+        ----------
+        order : list of str, optional
+            Cell ids in the order the rows should have; rows of other cells follow.
+        """
         self._records.close()
         frame = read_records(self.run_dir)
+        if order is not None:
+            rank = {cid: i for i, cid in enumerate(order)}
+            keys = frame["cell_id"].map(lambda cid: rank.get(cid, len(rank)))
+            frame = frame.iloc[keys.argsort(kind="stable")].reset_index(drop=True)
         tmp = self.run_dir / (PARQUET + ".tmp")
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.run_dir / PARQUET)
@@ -73,27 +87,38 @@ class RunStore:
 
 
 def read_records(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """Build the results table from ``cells.jsonl``, skipping a torn last line."""
+    """Build the results table from ``cells.jsonl`` (see :func:`latest_records`)."""
+    return to_frame(list(latest_records(run_dir).values()))
+
+
+def latest_records(run_dir: str | os.PathLike) -> dict[str, dict]:
+    """The records of ``cells.jsonl`` by cell id, as written.
+
+    A torn line (a crash mid-write) is skipped; when a cell has several records (its timing
+    was redone alone), the last one wins.
+    """
     path = Path(run_dir) / RECORDS
-    rows = []
+    rows: dict[str, dict] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return to_frame(rows)
+        with open(path, encoding="utf-8") as records:
+            for number, line in enumerate(records):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                rows[row.get("cell_id") or str(number)] = row
+    return rows
 
 
 def to_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows to a DataFrame with :data:`COLUMNS` in order and stable dtypes."""
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("height", "width", "channels", "seed"):
+    for column in ("height", "width", "channels", "seed", "workers"):
         frame[column] = frame[column].astype("int64")
     for column in ("level", "sigma_used", "psnr", "ssim", "noisy_psnr", "noisy_ssim",
-                   "seconds", "mpix_per_s"):
+                   "seconds", "mpix_per_s", "peak_memory_mb"):
         frame[column] = frame[column].astype("float64")
-    for column in ("error",):
+    for column in ("error", "timing", "gpu", "precision", "cell_id"):
         frame[column] = frame[column].fillna("").astype(str)
     return frame
 

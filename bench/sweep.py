@@ -17,6 +17,9 @@ from bench.errors import InvalidParameterError
 
 MODES = ("oracle", "blind")
 DEVICES = ("cpu", "cuda", "auto")
+TIMINGS = ("parallel", "exclusive")
+#: Seconds a cell may run before its worker is stopped (process and Dask executors).
+DEFAULT_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ class Sweep:
         Noise seeds; each gives an independent noisy copy of every image.
     modes : list of {"oracle", "blind"}
         Oracle hands the denoiser the noise sigma; blind lets it estimate sigma.
-    device : {"cpu", "cuda", "auto"}
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"auto"`` (CUDA when there is a GPU) or a comma-separated list
+        such as ``"cpu,cuda"``: learned denoisers run on each; classical ones on the CPU.
     repeats : int
         Timed calls per cell (median kept), after one warm-up per denoiser.
     crop : int or None
@@ -105,6 +110,24 @@ class Sweep:
         Images per dataset.
     round8 : bool
         Round outputs to 8 bits before scoring.
+    visual_images : int
+        For this many images of each dataset (the first ones), the run keeps central crops
+        of the clean, noisy and every denoised image (first seed only) for the report.
+    visual_size : int
+        Side of those crops in pixels.
+    save_outputs : bool
+        Also write every denoised image as a PNG under ``outputs/``.
+    executor : {"process", "serial", "dask"}
+        Where cells run: local worker processes, this process, or a Dask cluster.
+    jobs : int or None
+        Worker processes (default: one per CPU this process may use).
+    timeout : float
+        Seconds one cell may take before its worker is stopped and the cell recorded as
+        ``timeout`` (process and Dask executors).
+    timing : {"parallel", "exclusive"}
+        ``exclusive`` times every cell again, alone, after the parallel quality sweep.
+    scheduler : str or None
+        Address of an existing Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
     """
 
     datasets: list[str] = field(default_factory=lambda: ["skimage"])
@@ -117,6 +140,14 @@ class Sweep:
     crop: int | None = None
     limit: int | None = None
     round8: bool = False
+    visual_images: int = 2
+    visual_size: int = 96
+    save_outputs: bool = False
+    executor: str = "process"
+    jobs: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    timing: str = "parallel"
+    scheduler: str | None = None
 
     def to_dict(self) -> dict:
         """JSON-friendly form, as stored in the manifest."""

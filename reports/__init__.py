@@ -1,1 +1,30 @@
-"""Turn results tables into comparisons: :mod:`reports.tables` for summaries and terminal tables."""
+"""Turn results into comparisons: pandas tables, plots, HTML and Markdown reports.
+
+The public API, for scripts and notebooks (every table is a plain pandas DataFrame)::
+
+    from reports import load_run, summarise_ci, winners, rank, compare, write_report
+
+    run = load_run("runs/20260101-120000")   # results, manifest and stored crops
+    summary = summarise_ci(run.results)      # means with 95% intervals over images and seeds
+    winners(summary)                         # best PSNR / SSIM and fastest near the best
+    rank(summary)                            # mean rank of each method
+    compare(before.results, run.results)     # paired differences between two runs
+    write_report(run.run_dir)                # report.html + report.md in the run directory
+
+Modules: :mod:`reports.load` (reading a run), :mod:`reports.stats` (summaries),
+:mod:`reports.compare` (run against run), :mod:`reports.plots` (matplotlib figures),
+:mod:`reports.grids` (crop grids), :mod:`reports.html` and :mod:`reports.markdown` (renderers),
+:mod:`reports.build` (writing a report), :mod:`reports.tables` (terminal tables).
+"""
+
+from reports.build import write_report
+from reports.compare import compare, pair_cells, regressions
+from reports.load import Run, load_run
+from reports.stats import (failures, method_label, noisy_baseline, pareto_front, rank,
+                           speed_quality, summarise_ci, winners)
+
+__all__ = [
+    "Run", "compare", "failures", "load_run", "method_label", "noisy_baseline", "pair_cells",
+    "pareto_front", "rank", "regressions", "speed_quality", "summarise_ci", "winners",
+    "write_report",
+]

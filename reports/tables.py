@@ -42,6 +42,7 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
     Rows are sorted by mean PSNR over the levels, best first; the first row is the noisy input.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -50,7 +51,7 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
     several_devices = summary["device"].nunique() > 1
     for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
         levels = sorted(part["level"].unique())
-        table = Table(title=f"{noise} noise, {mode} mode — mean PSNR (dB) / SSIM", title_justify="left")
+        table = Table(title=f"{escape(noise)} noise, {mode} mode — mean PSNR (dB) / SSIM", title_justify="left")
         table.add_column("denoiser", style="bold")
         for level in levels:
             table.add_column(f"{level:g}", justify="right")
@@ -76,7 +77,7 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
                 if entry["failed"]:
                     text += f" [red]({int(entry['failed'])} failed)[/red]"
                 cells.append(text)
-            label = " on ".join(str(k) for k in key)
+            label = escape(" on ".join(str(k) for k in key))
             table.add_row(label, *cells, _rate(rows["mpix_per_s"].median()))
         console.print(table)
 
@@ -91,3 +92,53 @@ def _rate(value: float) -> str:
     if pd.isna(value):
         return "–"
     return f"{value:.3g}"
+
+
+def render_run_comparison(comparison: pd.DataFrame, console=None, *,
+                          names: tuple[str, str] = ("A", "B")) -> None:
+    """Print :func:`reports.compare.compare`'s table: B - A per noise, level and method.
+
+    Parameters
+    ----------
+    comparison : pandas.DataFrame
+        Output of :func:`reports.compare.compare`.
+    console : rich.console.Console, optional
+    names : (str, str)
+        How to call run A (baseline) and run B (candidate) in the title.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from reports import fmt
+
+    console = console or Console()
+    styles = {"regression": "bold red", "improvement": "green", "unchanged": "dim"}
+    table = Table(title=f"{escape(names[1])} (B) against {escape(names[0])} (A): mean paired "
+                        "differences B - A with 95% intervals; speed: MP/s of B over A", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("method", min_width=8, overflow="fold")
+    table.add_column("noise", overflow="fold")
+    for column in ("n", "ΔPSNR dB", "ΔSSIM", "speed"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    several_modes = comparison["mode"].nunique() > 1
+    for row in comparison.itertuples():
+        noise = f"{row.noise} {fmt.level(row.level)}" + (f" {row.mode}" if several_modes else "")
+        status = row.status + (f" ({row.newly_failed} newly failed)" if row.newly_failed else "")
+        table.add_row(escape(row.method), escape(noise), f"{row.n}/{row.pairs}",
+                      _diff(row.psnr_diff, row.psnr_ci, 2), _diff(row.ssim_diff, row.ssim_ci, 3),
+                      "–" if pd.isna(row.mpix_ratio) else f"{row.mpix_ratio:.2f}×",
+                      f"[{styles[row.status]}]{escape(status)}[/]")
+    console.print(table)
+    counts = comparison["status"].value_counts()
+    console.print(f"{int(comparison['pairs'].sum())} paired cells: "
+                  f"{counts.get('regression', 0)} regression(s), "
+                  f"{counts.get('improvement', 0)} improvement(s), "
+                  f"{counts.get('unchanged', 0)} unchanged.", highlight=False)
+
+
+def _diff(mean: float, half: float, digits: int) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:+.{digits}f}" + ("" if pd.isna(half) else f"±{half:.{digits}f}")

@@ -1,5 +1,12 @@
-"""Deliberately broken denoisers for fault-isolation tests."""
+"""Deliberately broken denoisers for fault-isolation tests, and a registry that holds them.
 
+Worker processes build the registry from :func:`make_registry` (``registry_factory =
+"broken_denoisers:make_registry"``), so this module must be importable by name: pytest puts
+the tests folder on ``sys.path`` and spawned workers inherit it.
+"""
+
+import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,3 +68,73 @@ class FailsSetup(Denoiser):
 
     def _denoise(self, noisy, sigma):
         return noisy
+
+
+@dataclass
+class Hangs(Denoiser):
+    name = "hangs"
+
+    def _denoise(self, noisy, sigma):
+        time.sleep(3600)
+        return noisy
+
+
+@dataclass
+class ExitsWorker(Denoiser):
+    """Ends its process abruptly, as a crash in native code would."""
+
+    name = "exits_worker"
+
+    def _denoise(self, noisy, sigma):
+        os._exit(3)
+
+
+@dataclass
+class Segfaults(Denoiser):
+    name = "segfaults"
+
+    def _denoise(self, noisy, sigma):
+        import ctypes
+
+        ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+@dataclass
+class Slow(Denoiser):
+    """A correct denoiser that takes a known time, for kill-and-resume tests."""
+
+    seconds: float = 0.3
+    name = "slow"
+
+    def _denoise(self, noisy, sigma):
+        time.sleep(self.seconds)
+        return noisy
+
+
+TARGETS = {"raises": "Raises", "wrong_shape": "WrongShape", "returns_nan": "ReturnsNaN",
+           "returns_list": "ReturnsList", "writes_into_input": "WritesIntoInput",
+           "fails_setup": "FailsSetup", "hangs": "Hangs", "exits_worker": "ExitsWorker",
+           "segfaults": "Segfaults", "slow": "Slow"}
+
+
+def make_registry():
+    """The built-ins plus the broken denoisers, attributed to a fake plugin."""
+    from bench.catalog import register_builtins
+    from bench.registry import Registry
+
+    registry = Registry()
+    register_builtins(registry)
+    with registry.registering_as("broken-denoisers", "0"):
+        for name, cls in TARGETS.items():
+            registry.add("denoiser", name, f"broken_denoisers:{cls}", "broken on purpose")
+    return registry
+
+
+@dataclass
+class RaisesRichMarkup(Denoiser):
+    """Its message would be console markup if printed unescaped."""
+
+    name = "raises_rich_markup"
+
+    def _denoise(self, noisy, sigma):
+        raise RuntimeError("stray [/red] closing tag and [bold]styled[/bold] text")

@@ -42,3 +42,34 @@ def reference_folder(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+def require(module: str):
+    """Import ``module``; skip when it is missing, but fail under CI, where it must be installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{module} is not installed; CI installs every extra")
+        pytest.skip(f"{module} is not installed")
+
+
+def fake_plugin(folder: Path, distribution: str, denoisers: dict[str, str]) -> Path:
+    """Lay out an installed plugin distribution in ``folder`` (put it on PYTHONPATH).
+
+    ``denoisers`` maps each name to register to its ``"module:Class"`` target; the
+    distribution's version is 0.1. Returns ``folder``.
+    """
+    module = distribution.replace("-", "_") + "_register"
+    folder.mkdir(parents=True, exist_ok=True)
+    dist = folder / f"{distribution.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[denoise_bench.plugins]\nplugin = {module}:register\n")
+    lines = ["def register(registry):"] + [
+        f"    registry.add('denoiser', {name!r}, {target!r}, 'from {distribution}')"
+        for name, target in denoisers.items()]
+    (folder / f"{module}.py").write_text("\n".join(lines) + "\n")
+    return folder

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.results import COLUMNS
+from conftest import fake_plugin
 
 
 def bench(*args, env=None):
@@ -110,27 +112,22 @@ def test_cli_debug_shows_traceback(tmp_path):
 
 
 def test_cli_failed_cells_exit_1_and_keep_results(tmp_path):
-    folder = tmp_path / "plugin"
-    folder.mkdir()
-    (folder / "failing_plugin.py").write_text(
-        "from bench.interfaces import Denoiser\n"
-        "class Fails(Denoiser):\n"
-        "    name = 'fails'\n"
-        "    def _denoise(self, noisy, sigma):\n"
-        "        raise ValueError('always fails')\n"
-    )
-    dist = folder / "failing_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[denoise_bench.plugins]\nfails = failing_register:register\n")
-    (folder / "failing_register.py").write_text(
-        "def register(registry):\n"
-        "    registry.add('denoiser', 'fails', 'failing_plugin:Fails', 'always raises')\n"
-    )
+    folder = fake_plugin(tmp_path / "plugin", "failing-plugin", {"fails": "broken_denoisers:Raises"})
     out = bench("run", "--quick", "--quiet", "--denoisers", "median,fails", "--out", str(tmp_path / "r"),
-                env={"PYTHONPATH": str(folder)})
+                env={"PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).parent)])})
     assert out.returncode == 1, out.stderr
-    assert "fails failed: ValueError: always fails" in out.stderr
+    assert "fails failed: RuntimeError: boom second line" in out.stderr
     results = pd.read_parquet(tmp_path / "r" / "results.parquet")
     assert set(results.loc[results["denoiser"] == "median", "status"]) == {"ok"}
     assert set(results.loc[results["denoiser"] == "fails", "status"]) == {"failed"}
+
+
+def test_cli_prints_plugin_text_verbatim(tmp_path):
+    folder = fake_plugin(tmp_path / "plugin", "markup-plugin",
+                         {"markup[/red]": "broken_denoisers:RaisesRichMarkup"})
+    env = {"PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).parent)])}
+    listing = bench("list", env=env)
+    assert listing.returncode == 0 and "markup[/red]" in listing.stdout
+    out = bench("run", "--quick", "--quiet", "--denoisers", "markup[/red]", "--out", str(tmp_path / "r"), env=env)
+    assert out.returncode == 1, out.stderr
+    assert "stray [/red] closing tag and [bold]styled[/bold] text" in out.stderr

@@ -1,0 +1,214 @@
+"""Learned denoisers: PyTorch networks with weights shipped in the package.
+
+``dncnn`` (blind DnCNN, trained over sigma 0-55, ignores the noise level it is given),
+``ffdnet_small`` (FFDNet-style network taking the noise level as an input map) and
+``autoencoder`` (convolutional denoising autoencoder, blind) were trained by ``bench train``
+on Train400; each weights file has a model card beside it in ``denoisers/weights/`` saying
+how. The networks are grayscale: a colour image is denoised channel by channel, the three
+channels in one batch.
+
+References
+----------
+Zhang et al., "Beyond a Gaussian Denoiser", IEEE TIP 2017 (DnCNN); Zhang et al., "FFDNet",
+IEEE TIP 2018; Vincent et al., "Extracting and Composing Robust Features with Denoising
+Autoencoders", ICML 2008. The architectures are in :mod:`denoisers.networks`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import InvalidParameterError
+from bench.interfaces import Denoiser, estimate_sigma
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass
+class TorchDenoiser(Denoiser):
+    """Shared machinery of the PyTorch denoisers: device, precision, tiles, batches.
+
+    Parameters
+    ----------
+    tile : int
+        Largest tile side in pixels; bigger images are processed in overlapping tiles (the
+        overlap is the network's receptive radius) so memory stays bounded.
+    precision : {"fp32", "bf16", "fp16"}
+        Arithmetic of the forward pass; bf16 and fp16 use ``torch.autocast``.
+    batch : int
+        Most planes or tiles per forward pass.
+    """
+
+    tile: int = 512
+    precision: str = "fp32"
+    batch: int = 8
+
+    family = "learned"
+    devices = ("cpu", "cuda")
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise InvalidParameterError(
+                f"denoiser '{self.name}': precision '{self.precision}' is not one of {PRECISIONS}")
+        if self.tile < 64:
+            raise InvalidParameterError(f"denoiser '{self.name}': tile must be at least 64, got {self.tile}")
+        if self.batch < 1:
+            raise InvalidParameterError(f"denoiser '{self.name}': batch must be at least 1, got {self.batch}")
+        self._device = None
+        self._networks = {}
+
+    # --- to implement -------------------------------------------------------------------
+    def _load(self) -> dict:
+        """Return ``{channels: network}`` on the CPU, in eval mode."""
+        raise NotImplementedError
+
+    # --- device -------------------------------------------------------------------------
+    def setup(self, device: str) -> None:
+        """Load the weights (once) and move the networks to ``device``."""
+        import torch
+
+        super().setup(device)
+        if not self._networks:
+            self._networks = self._load()
+        for network in self._networks.values():
+            network.eval().to(device)
+            if device == "cuda":
+                network.to(memory_format=torch.channels_last)
+        self._device = device
+
+    def synchronize(self) -> None:
+        """Wait for queued CUDA work (nothing on the CPU)."""
+        if self._device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+    # --- inference ----------------------------------------------------------------------
+    def uses_sigma(self, channels: int) -> bool:
+        """Whether the network for ``channels`` takes the noise level as an input."""
+        return bool(getattr(self._network(channels), "uses_sigma", False))
+
+    def denoise(self, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """Denoise ``noisy`` ((H, W) or (H, W, 3), [0, 1] units); see :class:`Denoiser`.
+
+        Blind networks ignore ``sigma`` and no estimate is made for them. Per-channel models
+        denoise the three planes of a colour image in one batch.
+        """
+        if self._device is None:
+            self.setup("cpu")
+        image = np.asarray(noisy, dtype=np.float32)
+        per_channel = self.colour == "per_channel" and image.ndim == 3
+        channels = 1 if per_channel or image.ndim == 2 else image.shape[-1]
+        if sigma is None:
+            sigma = estimate_sigma(image) if self.uses_sigma(channels) else 0.0
+        if image.ndim == 2:
+            planes = image[None, None]
+        elif per_channel:
+            planes = np.moveaxis(image, -1, 0)[:, None]
+        else:
+            planes = np.moveaxis(image, -1, 0)[None]
+        out = self._run(planes, float(sigma))
+        if image.ndim == 2:
+            return out[0, 0]
+        return np.moveaxis(out[:, 0] if per_channel else out[0], 0, -1)
+
+    def _denoise(self, noisy: np.ndarray, sigma: float) -> np.ndarray:
+        return self.denoise(noisy, sigma)
+
+    def _network(self, channels: int):
+        if not self._networks:
+            self._networks = self._load()
+        try:
+            return self._networks[channels]
+        except KeyError:
+            raise InvalidParameterError(
+                f"denoiser '{self.name}' has no network for {channels}-channel images") from None
+
+    def _run(self, planes: np.ndarray, sigma: float) -> np.ndarray:
+        """Denoise a stack (N, C, H, W) of images sharing one noise level."""
+        import torch
+
+        from denoisers.tiling import tiled_apply
+
+        network = self._network(planes.shape[1])
+        device = self._device or "cpu"
+        x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(device)
+        levels = torch.full((x.shape[0],), sigma, dtype=torch.float32, device=device)
+
+        def forward(batch, batch_sigma):
+            if device == "cuda":
+                batch = batch.contiguous(memory_format=torch.channels_last)
+            return network(batch, batch_sigma).float()
+
+        with torch.inference_mode(), self._autocast(device):
+            out = tiled_apply(forward, x, levels, tile=self.tile,
+                              overlap=network.receptive_radius, multiple=network.multiple,
+                              batch=self.batch)
+        return out.cpu().numpy()
+
+    def _autocast(self, device: str):
+        import contextlib
+
+        import torch
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=device, dtype=dtype)
+
+
+@dataclass
+class ShippedModel(TorchDenoiser):
+    """A grayscale network trained by ``bench train``, loaded from its safetensors file.
+
+    Parameters
+    ----------
+    weights : str or None
+        A ``.safetensors`` file (its model card beside it) to use instead of the shipped one.
+    """
+
+    weights: str | None = None
+
+    colour = "per_channel"
+    #: Name of the shipped weights file (without suffix) in ``denoisers/weights/``.
+    model = ""
+
+    def weights_path(self) -> Path:
+        """The weights file this denoiser loads."""
+        from denoisers.model_io import shipped_weights
+
+        return Path(self.weights) if self.weights else shipped_weights(self.model)
+
+    def _load(self):
+        from denoisers.model_io import load_weights
+
+        network, card = load_weights(self.weights_path())
+        self.card = card
+        return {1: network}
+
+
+@dataclass
+class DnCNNDenoiser(ShippedModel):
+    """DnCNN, blind: a 17x64 residual network trained over Gaussian sigma 0-55 (ignores sigma)."""
+
+    name = "dncnn"
+    model = "dncnn"
+
+
+@dataclass
+class FFDNetSmall(ShippedModel):
+    """FFDNet-style network (12 layers x 64 at half resolution) with a noise-level map input."""
+
+    name = "ffdnet_small"
+    model = "ffdnet_small"
+
+
+@dataclass
+class Autoencoder(ShippedModel):
+    """Convolutional denoising autoencoder, blind (trained over Gaussian sigma 0-55)."""
+
+    name = "autoencoder"
+    model = "autoencoder"

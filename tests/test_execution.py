@@ -1,0 +1,185 @@
+"""Executors, fault isolation, resume and sweep files (issue 5)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.config import load_sweep_file, sweep_from_dict
+from bench.errors import ConfigError, ResumeError
+from bench.results import RECORDS, read_records
+from bench.runner import run_sweep
+from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
+from conftest import fake_plugin, require
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FACTORY = "broken_denoisers:make_registry"
+QUALITY = ["psnr", "ssim", "noisy_psnr", "noisy_ssim", "sigma_used"]
+
+
+@pytest.fixture(autouse=True)
+def tests_on_path(monkeypatch):
+    """Worker processes (and Dask's) import the broken denoisers from the tests folder."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+
+
+def sweep(*names, **settings):
+    values = dict(datasets=["skimage"], noises=[NoiseSpec("gaussian", (25,)), NoiseSpec("poisson", (30,))],
+                  crop=40, limit=4, denoisers=[DenoiserSpec(n) for n in names], seeds=[0, 1])
+    values.update(settings)
+    return Sweep(**values)
+
+
+def by_cell(frame):
+    return frame.set_index("cell_id").sort_index()
+
+
+def test_executors_give_identical_noisy_images_and_metrics(tmp_path):
+    names = ("median", "tv", "nlm", "wavelet", "bilateral", "nlm_opencv", "gaussian_blur")
+    serial = run_sweep(sweep(*names, executor="serial"), tmp_path / "s", progress=False)
+    process = run_sweep(sweep(*names, executor="process", jobs=2), tmp_path / "p", progress=False)
+    single = run_sweep(sweep(*names, executor="process", jobs=1), tmp_path / "p1", progress=False)
+    assert (serial["status"] == "ok").all()
+    for other in (process, single):
+        pd.testing.assert_frame_equal(by_cell(serial)[QUALITY], by_cell(other)[QUALITY])
+    assert set(process["workers"]) == {2} and set(serial["workers"]) == {1}
+    assert list(process["cell_id"]) == list(serial["cell_id"])  # rows in plan order
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_matches_serial_and_isolates_faults(tmp_path):
+    require("dask.distributed")
+    names = ("median", "tv", "hangs", "exits_worker")
+    serial = run_sweep(sweep("median", "tv", executor="serial", limit=2), tmp_path / "s",
+                       progress=False)
+    dask_run = run_sweep(sweep(*names, executor="dask", jobs=2, timeout=5, limit=2),
+                         tmp_path / "d", registry_factory=FACTORY, progress=False)
+    ok = dask_run[dask_run["denoiser"].isin(["median", "tv"])]
+    pd.testing.assert_frame_equal(by_cell(serial)[QUALITY], by_cell(ok)[QUALITY])
+    assert set(dask_run.loc[dask_run["denoiser"] == "hangs", "status"]) == {"timeout"}
+    died = dask_run[dask_run["denoiser"] == "exits_worker"]
+    assert set(died["status"]) == {"failed"} and died["error"].str.contains("exit code 3").all()
+
+
+def test_process_executor_isolates_hangs_crashes_and_exceptions(tmp_path):
+    names = ("median", "hangs", "exits_worker", "segfaults", "raises", "returns_nan")
+    results = run_sweep(sweep(*names, executor="process", jobs=2, timeout=3, limit=2, seeds=[0],
+                              noises=[NoiseSpec("gaussian", (25,))]),
+                        tmp_path, registry_factory=FACTORY, progress=False)
+    status = results.groupby("denoiser")["status"].agg(set).to_dict()
+    errors = results.drop_duplicates("denoiser").set_index("denoiser")["error"]
+    assert status["median"] == {"ok"}
+    assert status["hangs"] == {"timeout"} and "no result after 3 s" in errors["hangs"]
+    assert status["exits_worker"] == {"failed"} and "exit code 3" in errors["exits_worker"]
+    assert status["segfaults"] == {"failed"} and "SIGSEGV" in errors["segfaults"]
+    assert status["raises"] == {"failed"} and "boom" in errors["raises"]
+    assert status["returns_nan"] == {"failed"}
+    assert len(results) == 2 * len(names) and results["cell_id"].is_unique
+
+
+def test_rerun_into_same_directory_skips_done_cells(tmp_path):
+    first = run_sweep(sweep("median", executor="serial"), tmp_path, progress=False)
+    lines = (tmp_path / RECORDS).read_text().count("\n")
+    extended = run_sweep(sweep("median", "gaussian_blur", executor="serial"), tmp_path, progress=False)
+    assert (tmp_path / RECORDS).read_text().count("\n") == lines + len(first)  # only the new ones ran
+    assert len(extended) == 2 * len(first) and extended["cell_id"].is_unique
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["resumed"]) == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(crop=48), "crop=40"),
+    (dict(round8=True), "round8=False"),
+    (dict(denoisers=[DenoiserSpec("median", (("size", 5),))]), "denoiser 'median' was run with parameters"),
+    (dict(noises=[NoiseSpec("gaussian", (25,), (("clip", True),))]), "noise 'gaussian' was run with parameters"),
+])
+def test_incompatible_resume_is_refused(tmp_path, change, message):
+    run_sweep(sweep("median", executor="serial", limit=1), tmp_path, progress=False)
+    settings = dict(executor="serial", limit=1)
+    settings.update(change)
+    with pytest.raises(ResumeError, match=message):
+        run_sweep(sweep("median", **settings), tmp_path, progress=False)
+
+
+def test_exclusive_timing_times_each_cell_alone(tmp_path):
+    results = run_sweep(sweep("median", "tv", executor="process", jobs=2, timing="exclusive",
+                              limit=2, seeds=[0]), tmp_path, progress=False)
+    assert set(results["timing"]) == {"exclusive"} and set(results["workers"]) == {1}
+    assert (results["mpix_per_s"] > 0).all() and results["cell_id"].is_unique
+
+
+def test_torn_last_record_is_ignored(tmp_path):
+    run_sweep(sweep("median", executor="serial", limit=1), tmp_path, progress=False)
+    with open(tmp_path / RECORDS, "a") as records:
+        records.write('{"dataset": "skimage", "ima')  # a crash in the middle of a write
+    assert len(read_records(tmp_path)) == 4
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
+def test_killed_sweep_resumes_without_duplicates_or_losses(tmp_path, how):
+    folder = fake_plugin(tmp_path / "plugin", "slow-plugin", {"slow": "broken_denoisers:Slow"})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(TESTS)]))
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "bench", "run", "--quiet", "--denoisers", "slow,median",
+               "--noises", "gaussian:15,25", "--crop", "32", "--seeds", "0,1", "--jobs", "2",
+               "--out", str(run_dir)]
+    expected = 8 * 2 * 2 * 2  # images x levels x seeds x denoisers
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    records = run_dir / RECORDS
+    while time.monotonic() < deadline:
+        if records.exists() and records.read_text().count("\n") >= 10:
+            break
+        time.sleep(0.05)
+    process.send_signal(how)
+    _, stderr = process.communicate(timeout=60)
+    recorded = read_records(run_dir)
+    assert 10 <= len(recorded) < expected, f"not interrupted mid-sweep: {stderr.decode()[-2000:]}"
+    assert not (run_dir / "results.parquet").exists() or how == signal.SIGINT
+
+    resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--quiet", "--resume", str(run_dir)],
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = [json.loads(line) for line in records.read_text().splitlines()]
+    ids = [line["cell_id"] for line in lines]
+    assert len(ids) == len(set(ids)) == expected  # no duplicate, no lost cell
+    final = pd.read_parquet(run_dir / "results.parquet")
+    assert len(final) == expected and (final["status"] == "ok").all()
+
+
+def test_example_sweep_files_load():
+    default = load_sweep_file(ROOT / "examples" / "sweeps" / "default.toml")
+    assert [str(n) for n in default.noises] == ["gaussian:15,25,50", "poisson:30", "salt_pepper:0.1", "speckle:0.2"]
+    paper = load_sweep_file(ROOT / "examples" / "sweeps" / "paper.toml")
+    assert paper.seeds == [0, 1, 2] and paper.modes == ["oracle"] and paper.crop is None
+    assert paper.noises[0].levels == (15, 25, 50) and paper.noises[0].params == (("clip", False),)
+
+
+def test_sweep_file_unknown_key_is_named(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('seeds = [0]\nnoize = "gaussian"\n')
+    with pytest.raises(ConfigError, match=f"{path}: unknown key 'noize'"):
+        load_sweep_file(path)
+    with pytest.raises(ConfigError, match="noise entry .* unknown key 'level'"):
+        sweep_from_dict({"noises": [{"name": "gaussian", "level": 25}]}, "x")
+
+
+def test_cli_flags_override_sweep_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('datasets = ["skimage"]\ncrop = 32\nlimit = 1\nseeds = [0, 1]\n'
+                    'denoisers = ["median", "tv"]\nnoises = ["gaussian:15,25"]\n')
+    out = subprocess.run([sys.executable, "-m", "bench", "run", "--config", str(path), "--seeds", "5",
+                          "--denoisers", "median", "--dry-run"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("2 cells") and "seed 5" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "bench", "run", "--config", str(tmp_path / "none.toml")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -1,0 +1,152 @@
+"""``bench train``: patches, a few steps that lower the loss, checkpoints, resume, model card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import bench.train as training  # noqa: E402
+from bench.cli import main  # noqa: E402
+from bench.errors import InvalidParameterError, WeightsError  # noqa: E402
+from denoisers import model_io  # noqa: E402
+
+TINY = {"depth": 4, "width": 8}
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """Ten grayscale 48x45 PNGs cut from scikit-image's camera and coins."""
+    import imageio.v3 as iio
+    import skimage.data
+
+    folder = tmp_path_factory.mktemp("train_images")
+    sources = [skimage.data.camera(), skimage.data.coins()]
+    for i in range(10):
+        image = sources[i % 2]
+        top, left = 20 * i, 25 * i
+        iio.imwrite(folder / f"img{i:02d}.png", image[top:top + 48, left:left + 45])
+    return folder
+
+
+def _config(folder, out, **overrides):
+    values = dict(model="dncnn", data=str(folder), out=str(out), holdout=2, steps=6, batch=4,
+                  patch=24, seed=3, architecture=dict(TINY), validate_every=3,
+                  checkpoint_every=3, threads=1)
+    values.update(overrides)
+    return training.TrainConfig(**values)
+
+
+def test_sample_batch_shapes_and_reproducible(rng):
+    images = [rng.random((37, 31), dtype=np.float32) for _ in range(3)]
+    first = training.sample_batch(images, np.random.default_rng(5), 6, 16, (0, 55))
+    second = training.sample_batch(images, np.random.default_rng(5), 6, 16, (0, 55))
+    clean, noisy, sigma = first
+    assert clean.shape == noisy.shape == (6, 1, 16, 16) and sigma.shape == (6,)
+    assert ((sigma >= 0) & (sigma <= 55 / 255)).all()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_holdout_keeps_validation_out_of_training(image_folder, tmp_path):
+    data = training.load_training_data(_config(image_folder, tmp_path))
+    assert len(data.train) == 8 and len(data.val) == 2
+    held = {tuple(image.ravel()[:20]) for image in data.val.values()}
+    assert not held & {tuple(image.ravel()[:20]) for image in data.train}
+
+
+def test_train_few_steps_lowers_the_loss(image_folder, tmp_path):
+    config = _config(image_folder, tmp_path, steps=40, batch=8, lr=3e-3, validate_every=40,
+                     checkpoint_every=40)
+    result = training.train(config, progress=False, log=lambda text: None)
+    torch.manual_seed(config.seed)
+    untrained = model_io.build_network(config.architecture_spec()).eval()
+    trained, _ = model_io.load_weights(result.weights)
+    clean, noisy, sigma = training.sample_batch(
+        training.load_training_data(config).train, np.random.default_rng(0), 32, 24, (15, 35))
+    clean, noisy, sigma = map(torch.from_numpy, (clean, noisy, sigma))
+    with torch.inference_mode():
+        before = torch.mean((untrained(noisy, sigma) - clean) ** 2)
+        after = torch.mean((trained(noisy, sigma) - clean) ** 2)
+    assert after < 0.8 * before
+
+
+def test_train_writes_model_card(image_folder, tmp_path):
+    result = training.train(_config(image_folder, tmp_path), progress=False, log=lambda t: None)
+    card = json.loads(model_io.card_path(result.weights).read_text())
+    assert card["architecture"] == {"name": "DnCNN", "depth": 4, "width": 8, "channels": 1}
+    data = card["training"]["data"]
+    assert data["name"] == image_folder.name and data["images"] == 10 and len(data["sha256"]) == 64
+    assert card["training"]["levels_8bit"] == [0.0, 55.0] and card["training"]["steps"] == 6
+    assert card["training"]["device"].startswith("cpu") and card["training"]["wall_time_s"] >= 0
+    assert set(card["validation_psnr"]) == {"15", "25", "50"}
+    assert [entry["step"] for entry in card["validation_history"]] == [3, 6]
+
+
+def test_train_resume_continues_exactly(image_folder, tmp_path, monkeypatch):
+    straight = training.train(_config(image_folder, tmp_path / "straight"), progress=False,
+                              log=lambda t: None)
+
+    real_save = training.save_checkpoint
+
+    def save_then_crash(out, network, optimizer, step, rng, state):
+        real_save(out, network, optimizer, step, rng, state)
+        if step == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_crash)
+    config = _config(image_folder, tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, progress=False, log=lambda t: None)
+    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    resumed = training.train(config, resume=True, progress=False, log=lambda t: None)
+
+    a, _ = model_io.load_weights(straight.weights)
+    b, _ = model_io.load_weights(resumed.weights)
+    for key, value in a.state_dict().items():
+        torch.testing.assert_close(b.state_dict()[key], value, rtol=0, atol=1e-6)
+    assert resumed.card["validation_history"][-1]["psnr"] == pytest.approx(
+        straight.card["validation_history"][-1]["psnr"], abs=1e-4)
+
+
+def test_train_resume_refuses_other_settings(image_folder, tmp_path):
+    training.train(_config(image_folder, tmp_path), progress=False, log=lambda t: None)
+    with pytest.raises(WeightsError, match="seed=3, not 4"):
+        training.train(_config(image_folder, tmp_path, seed=4), resume=True, progress=False)
+
+
+def test_train_resume_without_checkpoint(image_folder, tmp_path):
+    with pytest.raises(WeightsError, match="nothing to resume"):
+        training.train(_config(image_folder, tmp_path), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model": "unet"}, "unknown model 'unet'"),
+    ({"levels": (30.0, 10.0)}, "levels 30-10"),
+    ({"architecture": {"height": 3}}, "no hyper-parameter 'height'"),
+    ({"noise": "poisson"}, "only gaussian"),
+])
+def test_train_bad_settings(image_folder, tmp_path, overrides, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        training.train(_config(image_folder, tmp_path, **overrides), progress=False)
+
+
+def test_bench_train_command_resumes_and_writes_card(image_folder, tmp_path, capsys):
+    args = ["train", "autoencoder", "--data", str(image_folder), "--holdout", "2",
+            "--steps", "4", "--batch", "2", "--patch", "16", "--arch", "width=4",
+            "--validate-every", "2", "--checkpoint-every", "2", "--threads", "1",
+            "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 0
+    assert (tmp_path / "autoencoder.safetensors").is_file()
+    assert main(args[:6] + ["--steps", "6"] + args[8:] + ["--resume"]) == 0
+    card = json.loads((tmp_path / "autoencoder.json").read_text())
+    assert card["training"]["steps"] == 6 and card["architecture"]["width"] == 4
+    assert "resumed autoencoder at step 4" in capsys.readouterr().err
+
+
+def test_bench_train_command_bad_levels(image_folder, tmp_path):
+    assert main(["train", "dncnn", "--data", str(image_folder), "--out", str(tmp_path),
+                 "--levels", "a-b"]) == 2
