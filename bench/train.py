@@ -386,9 +386,10 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
 
     torch.manual_seed(config.seed)
     network = build_network(architecture, source=f"model '{config.model}'")
+    initial_card = None
     if config.init_from is not None:
         source = shipped_weights(config.model) if config.init_from == "shipped" else Path(config.init_from)
-        initial, _ = load_weights(source)
+        initial, initial_card = load_weights(source)
         if initial.state_dict().keys() != network.state_dict().keys():
             raise WeightsError(f"'{source}' does not hold a {architecture['name']} like {architecture}")
         network.load_state_dict(initial.state_dict(), strict=True)
@@ -457,14 +458,21 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             "patches_seen": config.steps * config.batch,
             "optimiser": f"Adam, lr {config.lr:g} cosine to {config.lr / 100:g}",
             "seed": config.seed,
-            "init_from": config.init_from,
+            "init_from": (Path(config.init_from).name if config.init_from not in (None, "shipped")
+                          else config.init_from),
+            # How the starting weights were trained, so the card covers the whole history.
+            "init_from_training": initial_card.get("training") if initial_card else None,
+            "init_from_validation_psnr": initial_card.get("validation_psnr") if initial_card else None,
             "wall_time_s": round(wall, 3),
             "patches_per_s": round(config.steps * config.batch / max(wall, 1e-9), 1),
             "device": _device_name(config.device),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "command": config.to_dict(),
+            # Folders by name only: a card must not carry the paths of the machine it was made on.
+            "command": {**config.to_dict(), **{key: Path(value).name
+                                               for key in ("data", "val", "out", "init_from")
+                                               if (value := getattr(config, key)) and value != "shipped"}},
         },
         "validation_psnr": latest,
         "validation_history": history,

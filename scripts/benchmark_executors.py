@@ -3,7 +3,7 @@
 Both runs execute the same sweep in this one invocation, so the ratio is comparable even on a
 shared, noisy machine. Usage::
 
-    python scripts/benchmark_executors.py [--jobs N] [--crop 128]
+    python scripts/benchmark_executors.py [--jobs N] [--crop 384]
 
 Prints the wall time of each executor and the ratio serial / process.
 """
@@ -25,7 +25,7 @@ METHODS = ("median", "gaussian_blur", "tv", "nlm", "wavelet", "bilateral", "nlm_
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=default_jobs())
-    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--crop", type=int, default=384)
     args = parser.parse_args()
     base = dict(datasets=["skimage"], crop=args.crop, seeds=[0, 1],
                 noises=[NoiseSpec("gaussian", (15, 25, 50))],
