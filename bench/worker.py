@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -91,8 +92,6 @@ def pin_threads(threads: int) -> None:
     import cv2
 
     cv2.setNumThreads(threads)
-    import sys
-
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 

@@ -1,39 +1,14 @@
-"""Comparison tables from a results DataFrame.
+"""Terminal tables: :func:`render_comparison` prints a run's summary as denoiser x level tables.
 
-:func:`summarise` is the pandas summary (one row per noise, level, mode, denoiser, device);
-:func:`render_comparison` prints it as denoiser x level tables, one per noise and mode.
+The numbers come from :func:`reports.stats.summarise_ci` and
+:func:`reports.stats.noisy_baseline`, the same summaries the HTML and Markdown reports use.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-GROUP = ["noise", "level", "mode", "denoiser", "device"]
-
-
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean PSNR and SSIM, median MP/s and cell counts per noise, level, mode, denoiser and device.
-
-    Only ``ok`` cells enter the means; ``cells`` and ``failed`` count every cell.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        A run's results (see :data:`bench.results.COLUMNS`).
-    """
-    ok = results[results["status"] == "ok"]
-    scores = ok.groupby(GROUP, sort=False).agg(
-        psnr=("psnr", "mean"), ssim=("ssim", "mean"), mpix_per_s=("mpix_per_s", "median"))
-    counts = results.groupby(GROUP, sort=False).agg(
-        cells=("status", "size"), failed=("status", lambda s: int((s != "ok").sum())))
-    return counts.join(scores).reset_index()
-
-
-def noisy_baseline(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean PSNR and SSIM of the noisy inputs per noise and level (each noisy image once)."""
-    unique = results.drop_duplicates(["dataset", "image", "noise", "level", "noise_params", "seed"])
-    return unique.groupby(["noise", "level"], sort=False).agg(
-        psnr=("noisy_psnr", "mean"), ssim=("noisy_ssim", "mean")).reset_index()
+from reports.stats import noisy_baseline, summarise_ci
 
 
 def render_comparison(results: pd.DataFrame, console=None) -> None:
@@ -46,9 +21,8 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    summary = summarise(results)
+    summary = summarise_ci(results)
     baseline = noisy_baseline(results)
-    several_devices = summary["device"].nunique() > 1
     for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
         levels = sorted(part["level"].unique())
         table = Table(title=f"{escape(noise)} noise, {mode} mode — mean PSNR (dB) / SSIM", title_justify="left")
@@ -56,16 +30,12 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
         for level in levels:
             table.add_column(f"{level:g}", justify="right")
         table.add_column("MP/s", justify="right")
-        noisy = baseline[baseline["noise"] == noise].set_index("level")
+        noisy = baseline[(baseline["noise"] == noise) & (baseline["mode"] == mode)].set_index("level")
         table.add_row("noisy input", *[_score(noisy.loc[lv, "psnr"], noisy.loc[lv, "ssim"])
                                        if lv in noisy.index else "" for lv in levels], "", style="dim")
-        keys = ["denoiser", "device"] if several_devices else ["denoiser"]
-        order = part.groupby(keys, sort=False)["psnr"].mean().sort_values(ascending=False).index
-        for key in order:
-            key = key if isinstance(key, tuple) else (key,)
-            rows = part
-            for column, value in zip(keys, key):
-                rows = rows[rows[column] == value]
+        order = part.groupby("method", sort=False)["psnr"].mean().sort_values(ascending=False).index
+        for method in order:
+            rows = part[part["method"] == method]
             by_level = rows.set_index("level")
             cells = []
             for level in levels:
@@ -77,8 +47,7 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
                 if entry["failed"]:
                     text += f" [red]({int(entry['failed'])} failed)[/red]"
                 cells.append(text)
-            label = escape(" on ".join(str(k) for k in key))
-            table.add_row(label, *cells, _rate(rows["mpix_per_s"].median()))
+            table.add_row(escape(method), *cells, _rate(rows["mpix_per_s"].median()))
         console.print(table)
 
 
