@@ -58,10 +58,12 @@ def test_holdout_keeps_validation_out_of_training(image_folder, tmp_path):
     assert not held & {tuple(image.ravel()[:20]) for image in data.train}
 
 
-def test_train_few_steps_lowers_the_loss(image_folder, tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_train_few_steps_lowers_the_loss(image_folder, tmp_path, precision):
     config = _config(image_folder, tmp_path, steps=40, batch=8, lr=3e-3, validate_every=40,
-                     checkpoint_every=40)
+                     checkpoint_every=40, precision=precision)
     result = training.train(config, progress=False, log=lambda text: None)
+    assert result.card["training"]["precision"].startswith(precision)
     torch.manual_seed(config.seed)
     untrained = model_io.build_network(config.architecture_spec()).eval()
     trained, _ = model_io.load_weights(result.weights)
@@ -128,6 +130,7 @@ def test_train_resume_without_checkpoint(image_folder, tmp_path):
     ({"levels": (30.0, 10.0)}, "levels 30-10"),
     ({"architecture": {"height": 3}}, "no hyper-parameter 'height'"),
     ({"noise": "poisson"}, "only gaussian"),
+    ({"precision": "fp16"}, "precision must be one of fp32, bf16, got 'fp16'"),
 ])
 def test_train_bad_settings(image_folder, tmp_path, overrides, message):
     with pytest.raises(InvalidParameterError, match=message):
