@@ -74,9 +74,8 @@ class TorchDenoiser(Denoiser):
         if not self._networks:
             self._networks = self._load()
         for network in self._networks.values():
-            network.eval().to(device)
-            if device == "cuda":
-                network.to(memory_format=torch.channels_last)
+            # Channels-last is faster with both cuDNN and oneDNN (about 7x for bf16 on AMX CPUs).
+            network.eval().to(device, memory_format=torch.channels_last)
         self._device = device
 
     def synchronize(self) -> None:
@@ -139,8 +138,7 @@ class TorchDenoiser(Denoiser):
         levels = torch.full((x.shape[0],), sigma, dtype=torch.float32, device=device)
 
         def forward(batch, batch_sigma):
-            if device == "cuda":
-                batch = batch.contiguous(memory_format=torch.channels_last)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             return network(batch, batch_sigma).float()
 
         with torch.inference_mode(), self._autocast(device):
