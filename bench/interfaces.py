@@ -168,12 +168,17 @@ class Denoiser(ABC):
     :meth:`_denoise`, which always receives a sigma: in blind mode the base class estimates
     it first with :func:`estimate_sigma`. With ``colour = "per_channel"`` the base class
     calls :meth:`_denoise` once per channel of a colour image.
+
+    ``warm_per_shape = True`` tells the runner that the first call at a new image shape is
+    slower than the rest (kernel selection, autotuning, allocator growth, as with PyTorch on
+    cuDNN or oneDNN): it then makes one untimed call per shape before timing.
     """
 
     name: ClassVar[str]
     family: ClassVar[Family] = "classical"
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     colour: ClassVar[ColourHandling] = "native"
+    warm_per_shape: ClassVar[bool] = False
 
     def params(self) -> dict:
         """The denoiser's parameters as a JSON-friendly dictionary."""

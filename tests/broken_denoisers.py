@@ -114,7 +114,8 @@ class Slow(Denoiser):
 TARGETS = {"raises": "Raises", "wrong_shape": "WrongShape", "returns_nan": "ReturnsNaN",
            "returns_list": "ReturnsList", "writes_into_input": "WritesIntoInput",
            "fails_setup": "FailsSetup", "hangs": "Hangs", "exits_worker": "ExitsWorker",
-           "segfaults": "Segfaults", "slow": "Slow"}
+           "segfaults": "Segfaults", "slow": "Slow",
+           "slow_first_call_per_shape": "SlowFirstCallPerShape"}
 
 
 def make_registry():
@@ -138,3 +139,21 @@ class RaisesRichMarkup(Denoiser):
 
     def _denoise(self, noisy, sigma):
         raise RuntimeError("stray [/red] closing tag and [bold]styled[/bold] text")
+
+
+@dataclass
+class SlowFirstCallPerShape(Denoiser):
+    """Fast except for its first call at each image shape, like a freshly autotuned GPU model."""
+
+    first_call_seconds: float = 0.5
+    name = "slow_first_call_per_shape"
+    warm_per_shape = True
+
+    def __post_init__(self):
+        self.seen_shapes = set()
+
+    def _denoise(self, noisy, sigma):
+        if noisy.shape not in self.seen_shapes:
+            self.seen_shapes.add(noisy.shape)
+            time.sleep(self.first_call_seconds)
+        return noisy

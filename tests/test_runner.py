@@ -29,6 +29,14 @@ def small_sweep(*names, **overrides):
     return Sweep(**settings)
 
 
+def test_first_call_per_shape_is_not_timed(tmp_path):
+    # Gray and colour crops give two shapes the 32x32 set-up warm-up has not seen.
+    sweep = small_sweep("slow_first_call_per_shape", crop=40, limit=8)
+    results = run_sweep(sweep, tmp_path, registry_factory=FACTORY, progress=False)
+    assert set(results["channels"]) == {1, 3} and (results["status"] == "ok").all()
+    assert (results["seconds"] < 0.25).all(), results["seconds"].max()
+
+
 def test_run_sweep_returns_tidy_table_and_writes_run_dir(tmp_path, registry):
     sweep = small_sweep("median", "gaussian_blur", seeds=[0, 1], modes=["oracle", "blind"])
     results = run_sweep(sweep, tmp_path / "run", registry_factory=FACTORY, progress=False)
