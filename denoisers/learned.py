@@ -23,6 +23,8 @@ import numpy as np
 
 from bench.errors import InvalidParameterError
 from bench.interfaces import Denoiser, estimate_sigma
+from denoisers.self_ensemble import SIZES as ENSEMBLE_SIZES
+from denoisers.self_ensemble import self_ensemble_apply
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -40,11 +42,15 @@ class TorchDenoiser(Denoiser):
         Arithmetic of the forward pass; bf16 and fp16 use ``torch.autocast``.
     batch : int
         Most planes or tiles per forward pass.
+    self_ensemble : {1, 2, 4, 8}
+        Average the outputs over this many flips/rotations of the input (1: off); costs one
+        forward pass each. See :mod:`denoisers.self_ensemble`.
     """
 
     tile: int = 512
     precision: str = "fp32"
     batch: int = 8
+    self_ensemble: int = 1
 
     family = "learned"
     devices = ("cpu", "cuda")
@@ -58,6 +64,10 @@ class TorchDenoiser(Denoiser):
             raise InvalidParameterError(f"denoiser '{self.name}': tile must be at least 64, got {self.tile}")
         if self.batch < 1:
             raise InvalidParameterError(f"denoiser '{self.name}': batch must be at least 1, got {self.batch}")
+        if self.self_ensemble not in ENSEMBLE_SIZES:
+            raise InvalidParameterError(
+                f"denoiser '{self.name}': self_ensemble must be one of {ENSEMBLE_SIZES}, "
+                f"got {self.self_ensemble}")
         self._device = None
         self._networks = {}
 
@@ -146,10 +156,13 @@ class TorchDenoiser(Denoiser):
             batch = batch.contiguous(memory_format=torch.channels_last)
             return network(batch, batch_sigma).float()
 
+        def run(images):
+            return tiled_apply(forward, images, levels, tile=self.tile,
+                               overlap=network.receptive_radius, multiple=network.multiple,
+                               batch=self.batch)
+
         with torch.inference_mode(), self._autocast(device):
-            out = tiled_apply(forward, x, levels, tile=self.tile,
-                              overlap=network.receptive_radius, multiple=network.multiple,
-                              batch=self.batch)
+            out = self_ensemble_apply(run, x, self.self_ensemble)
         return out.cpu().numpy()
 
     def _autocast(self, device: str):

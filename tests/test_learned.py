@@ -148,6 +148,32 @@ def test_tile_too_small_for_the_receptive_field():
         denoiser.denoise(np.zeros((200, 200), np.float32), 0.1)
 
 
+@pytest.mark.parametrize("name", ["ffdnet_small", "dncnn"])
+def test_self_ensemble_is_equivariant_and_improves_quality(name, rng):
+    import skimage.data
+
+    clean = (skimage.data.camera()[100:196, 150:230] / 255).astype(np.float32)
+    noisy = _noisy(clean, 25 / 255, rng)
+    plain, ensemble = _create(name), _create(name, self_ensemble=8)
+    # x8 averages over the whole dihedral group, so it commutes with its members exactly
+    # (up to float rounding); a single network does not.
+    for transform in (np.rot90, np.fliplr, np.transpose):
+        moved = np.ascontiguousarray(transform(noisy))
+        np.testing.assert_allclose(ensemble.denoise(moved, 25 / 255),
+                                   transform(ensemble.denoise(noisy, 25 / 255)), atol=1e-5)
+    assert np.abs(plain.denoise(np.ascontiguousarray(np.rot90(noisy)), 25 / 255)
+                  - np.rot90(plain.denoise(noisy, 25 / 255))).max() > 1e-3
+    np.testing.assert_array_equal(_create(name, self_ensemble=1).denoise(noisy, 25 / 255),
+                                  plain.denoise(noisy, 25 / 255))
+    assert _psnr(clean, ensemble.denoise(noisy, 25 / 255)) > _psnr(clean, plain.denoise(noisy, 25 / 255)) + 0.03
+
+
+@pytest.mark.parametrize("size", [0, 3, 16])
+def test_self_ensemble_bad_size(size):
+    with pytest.raises(InvalidParameterError, match=f"self_ensemble must be one of .* got {size}"):
+        _create("dncnn", self_ensemble=size)
+
+
 def test_learned_denoiser_bad_precision():
     with pytest.raises(InvalidParameterError, match="precision"):
         _create("dncnn", precision="int8")
