@@ -20,11 +20,11 @@ Modules: :mod:`reports.load` (reading a run), :mod:`reports.stats` (summaries),
 from reports.build import write_report
 from reports.compare import compare, pair_cells, regressions
 from reports.load import Run, load_run
-from reports.stats import (failures, method_label, noisy_baseline, pareto_front, rank,
+from reports.stats import (failures, method_label, method_labels, noisy_baseline, pareto_front, rank,
                            speed_quality, summarise_ci, winners)
 
 __all__ = [
-    "Run", "compare", "failures", "load_run", "method_label", "noisy_baseline", "pair_cells",
+    "Run", "compare", "failures", "load_run", "method_label", "method_labels", "noisy_baseline", "pair_cells",
     "pareto_front", "rank", "regressions", "speed_quality", "summarise_ci", "winners",
     "write_report",
 ]

@@ -10,11 +10,14 @@ the terminal and a notebook::
     winners(summary)                         # who wins at each noise and level
     rank(summary)                            # mean rank of each method over all conditions
 
-A *method* is a denoiser on a device: ``"nlm"`` on the CPU, ``"dncnn@cuda"`` on a GPU.
+A *method* is a denoiser on a device: ``"nlm"`` on the CPU, ``"dncnn@cuda"`` on a GPU. When
+one run holds the same denoiser with several parameter sets, each is its own method, labelled
+with the parameters that tell them apart: ``"dncnn(precision=bf16)@cuda"``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -29,6 +32,38 @@ CONDITION = ["noise", "mode", "level"]
 def method_label(denoiser: str, device: str) -> str:
     """``denoiser`` on the CPU, ``denoiser@device`` elsewhere (the label used for crops too)."""
     return denoiser if device == "cpu" else f"{denoiser}@{device}"
+
+
+def method_labels(results: pd.DataFrame) -> pd.Series:
+    """The method of every row: :func:`method_label`, plus the parameters that differ.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Rows with ``denoiser``, ``device`` and ``params`` (the parameters as JSON).
+
+    Returns
+    -------
+    pandas.Series
+        ``denoiser`` or ``denoiser@device`` where the denoiser ran with one parameter set;
+        otherwise ``denoiser(key=value, ...)`` naming just the parameters whose values differ
+        between its parameter sets, e.g. ``"ffdnet_small(self_ensemble=8)"``.
+    """
+    names = results["denoiser"].copy()
+    groups = results.groupby("denoiser", sort=False) if "params" in results else ()
+    for denoiser, part in groups:
+        variants = part["params"].drop_duplicates()
+        if len(variants) < 2:
+            continue
+        parsed = {text: json.loads(text) for text in variants}
+        keys = sorted({key for values in parsed.values() for key in values})
+        differing = [key for key in keys
+                     if len({json.dumps(values.get(key)) for values in parsed.values()}) > 1]
+        labels = {text: f"{denoiser}(" + ", ".join(f"{key}={values.get(key)}" for key in differing)
+                  + ")" for text, values in parsed.items()}
+        names.loc[part.index] = part["params"].map(labels)
+    return pd.Series([method_label(name, device) for name, device in zip(names, results["device"])],
+                     index=results.index, dtype="object")
 
 
 def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
@@ -74,28 +109,27 @@ def summarise_ci(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataF
     Returns
     -------
     pandas.DataFrame
-        One row per noise, mode, level, denoiser and device, with columns ``method`` (see
-        :func:`method_label`), ``cells`` (all cells), ``failed`` (cells not ``ok``), ``n``
+        One row per noise, mode, level and method (denoiser, device and parameter set), with
+        columns ``method`` (see :func:`method_labels`), ``cells`` (all cells), ``failed`` (cells not ``ok``), ``n``
         (``ok`` cells: the images x seeds the means are over), ``psnr`` (mean, dB),
         ``psnr_ci`` (half-width of the t-interval, dB; NaN when ``n < 2``), ``ssim``,
         ``ssim_ci``, ``mpix_per_s`` (median megapixels per second) and ``seconds`` (median).
         Failed cells count in ``cells`` and ``failed`` only. Rows are ordered by noise (as
         first met), mode, level and mean PSNR, best first.
     """
+    results = results.assign(method=method_labels(results))
     ok = results[results["status"] == "ok"]
-    scores = ok.groupby(GROUP, sort=False).agg(
+    scores = ok.groupby(GROUP + ["method"], sort=False).agg(
         n=("psnr", "size"), psnr=("psnr", "mean"), psnr_std=("psnr", "std"),
         ssim=("ssim", "mean"), ssim_std=("ssim", "std"),
         mpix_per_s=("mpix_per_s", "median"), seconds=("seconds", "median"))
-    counts = results.groupby(GROUP, sort=False).agg(
+    counts = results.groupby(GROUP + ["method"], sort=False).agg(
         cells=("status", "size"), failed=("status", lambda s: int((s != "ok").sum())))
     summary = counts.join(scores)
     summary["n"] = summary["n"].fillna(0).astype("int64")
     summary["psnr_ci"] = _half_widths(summary["psnr_std"], summary["n"], confidence)
     summary["ssim_ci"] = _half_widths(summary["ssim_std"], summary["n"], confidence)
     summary = summary.reset_index()
-    summary.insert(5, "method", [method_label(d, v) for d, v in
-                                 zip(summary["denoiser"], summary["device"])])
     noise_order = {name: i for i, name in enumerate(results["noise"].drop_duplicates())}
     summary = summary.assign(_noise=summary["noise"].map(noise_order)).sort_values(
         ["_noise", "mode", "level", "psnr"], ascending=[True, True, True, False],
