@@ -3,8 +3,10 @@
 Layout inside the run directory::
 
     crops/index.jsonl                      one record per stored crop (see :func:`crop_record`)
-    crops/<key>/clean.png, noisy.png, <denoiser>.png
-    outputs/<dataset>/<image>/<noise>-<level>/seed<seed>-<mode>/<denoiser>.png   (--save-outputs)
+    crops/<key>/clean.png, noisy.png, <method>.png
+    outputs/<dataset>/<image>/<noise>-<level>/seed<seed>-<mode>/<method>.png   (--save-outputs)
+
+``<method>`` is the cell's method label (:func:`bench.sweep.method_name`), made file-safe.
 
 Crops are the central ``size`` x ``size`` window, stored as 8-bit PNG after clipping to [0, 1]:
 they are for looking at, not for scoring.
@@ -76,7 +78,7 @@ class ArtifactWriter:
         """Write a whole denoised image (PNG bytes) under ``outputs/``."""
         path = (self.run_dir / OUTPUTS / slug(cell.dataset) / slug(cell.image)
                 / f"{slug(cell.noise)}-{cell.level:g}" / f"seed{cell.seed}-{cell.mode}"
-                / f"{slug(cell.denoiser)}.png")
+                / f"{slug(cell.method)}.png")
         write_file(path, png)
 
 

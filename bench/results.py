@@ -30,8 +30,9 @@ COLUMNS = [
     "noisy_psnr", "noisy_ssim", "seconds", "mpix_per_s", "status", "error",
     # How the time was taken: concurrent workers, "parallel" or "exclusive"; the memory the
     # call needed above what was in use (CPU resident set, or CUDA allocations), in MiB; the
-    # GPU's name and the arithmetic precision of learned models; the resume key.
-    "workers", "timing", "peak_memory_mb", "gpu", "precision", "cell_id",
+    # GPU's name and the arithmetic precision of learned models; the resume key; the method
+    # label (denoiser, the parameters the sweep set, device: see bench.sweep.method_name).
+    "workers", "timing", "peak_memory_mb", "gpu", "precision", "cell_id", "method",
 ]
 STATUSES = ("ok", "failed", "timeout")
 
@@ -118,7 +119,7 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
     for column in ("level", "sigma_used", "psnr", "ssim", "noisy_psnr", "noisy_ssim",
                    "seconds", "mpix_per_s", "peak_memory_mb"):
         frame[column] = frame[column].astype("float64")
-    for column in ("error", "timing", "gpu", "precision", "cell_id"):
+    for column in ("error", "timing", "gpu", "precision", "cell_id", "method"):
         frame[column] = frame[column].fillna("").astype(str)
     return frame
 

@@ -171,14 +171,15 @@ class _Recorder:
         if isinstance(result, str):  # failed outside the denoiser
             self.lost(cell, "failed", result)
             return
-        row = dict(result.row, workers=self.workers, timing=self.timing, cell_id=cell_id(cell))
+        row = dict(result.row, workers=self.workers, timing=self.timing, cell_id=cell_id(cell),
+                   method=cell.method)
         self.store.append(row)
         self._store_images(cell, row, result.images)
         self.advance(cell)
 
     def lost(self, cell: Cell, status: str, reason: str) -> None:
         row = dict(lost_row(cell, self.shape(cell), status, reason), workers=self.workers,
-                   timing=self.timing, cell_id=cell_id(cell))
+                   timing=self.timing, cell_id=cell_id(cell), method=cell.method)
         self.store.append(row)
         self.advance(cell)
 
@@ -195,8 +196,7 @@ class _Recorder:
                 self.crops_done.add((key, role))
                 self.artifacts.crop(key, role, images[role], dict(record, psnr=psnr))
         if "denoised" in images:
-            label = cell.denoiser if cell.device == "cpu" else f"{cell.denoiser}@{cell.device}"
-            self.artifacts.crop(key, label, images["denoised"],
+            self.artifacts.crop(key, cell.method, images["denoised"],
                                 dict(record, psnr=row["psnr"], denoiser=cell.denoiser,
                                      device=cell.device))
 

@@ -195,6 +195,24 @@ class Cell:
         """Cells sharing this key see the same noisy image."""
         return (self.dataset, self.image, self.noise, self.level, self.noise_params, self.seed)
 
+    @property
+    def method(self) -> str:
+        """The label of what ran: see :func:`method_name`."""
+        return method_name(self.denoiser, self.params, self.device)
+
+
+def method_name(denoiser: str, params: tuple[tuple[str, object], ...] = (),
+                device: str = "cpu") -> str:
+    """Label of a denoiser with the parameters the sweep gave it, on a device.
+
+    ``"nlm"``; ``"dncnn@cuda"`` off the CPU; ``"dncnn(precision=bf16)@cuda"`` when the sweep
+    set parameters, so that one run can hold several parameter sets of one denoiser apart.
+    """
+    label = denoiser
+    if params:
+        label += "(" + ", ".join(f"{key}={value}" for key, value in params) + ")"
+    return label if device == "cpu" else f"{label}@{device}"
+
 
 def noise_rng(seed: int, image: str, noise: str, level: float) -> np.random.Generator:
     """The random generator for one noisy image, identical on every machine and process.

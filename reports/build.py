@@ -134,7 +134,7 @@ def timing_note(results: pd.DataFrame) -> str:
 
 
 def failure_groups(failed: pd.DataFrame) -> list[dict]:
-    """Failed cells grouped by denoiser and device, then by status and reason.
+    """Failed cells grouped by method, then by status and reason.
 
     Returns
     -------
@@ -143,17 +143,16 @@ def failure_groups(failed: pd.DataFrame) -> list[dict]:
         ``{"status", "error", "count", "cells"}`` and ``cells`` lists each failed cell as
         ``"image, noise level, seed, mode"``.
     """
-    from reports.stats import method_label
-
     groups = []
-    for (denoiser, device), part in failed.groupby(["denoiser", "device"], sort=False):
+    for (method, denoiser, device), part in failed.groupby(["method", "denoiser", "device"],
+                                                           sort=False):
         reasons = []
         for (status, error), cells in part.groupby(["status", "error"], sort=False):
             reasons.append({"status": status, "error": error or "(no message)",
                             "count": len(cells), "cells": [
                                 f"{c.dataset}/{c.image}, {c.noise} {c.level:g}, seed {c.seed}, {c.mode}"
                                 for c in cells.itertuples()]})
-        groups.append({"method": method_label(denoiser, device), "denoiser": denoiser,
+        groups.append({"method": method, "denoiser": denoiser,
                        "device": device, "total": len(part), "reasons": reasons})
     return groups
 

@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import DataError
-from reports.stats import method_label, t_half_width
+from reports.stats import method_labels, t_half_width
 
 #: Two cells are the same measurement when all of these agree (the image's size too: the
 #: same image name cropped differently is a different image).
 PAIR_KEYS = ["dataset", "image", "height", "width", "channels", "noise", "level", "noise_params",
-             "seed", "mode", "denoiser", "device"]
+             "seed", "mode", "denoiser", "device", "method"]
 #: One comparison row per value of these.
-COMPARE_GROUP = ["noise", "mode", "level", "denoiser", "device"]
+COMPARE_GROUP = ["noise", "mode", "level", "denoiser", "device", "method"]
 STATUSES = ("regression", "improvement", "unchanged")
 #: Exit status of ``bench compare --fail-on-regression`` when a regression is flagged.
 EXIT_REGRESSION = 1
@@ -36,8 +36,8 @@ def pair_cells(results_a: pd.DataFrame, results_b: pd.DataFrame) -> pd.DataFrame
     -------
     pandas.DataFrame
         The key columns, then ``psnr``, ``ssim``, ``mpix_per_s`` and ``status`` of each run
-        with suffixes ``_a`` and ``_b``. A key measured twice in one run (the same denoiser
-        with two parameter sets) is paired on its first occurrence.
+        with suffixes ``_a`` and ``_b``. Cells pair on their method too, so each parameter
+        set of a denoiser is compared with the same parameter set in the other run.
 
     Raises
     ------
@@ -45,12 +45,12 @@ def pair_cells(results_a: pd.DataFrame, results_b: pd.DataFrame) -> pd.DataFrame
         When the runs have no cell in common.
     """
     values = ["psnr", "ssim", "mpix_per_s", "status"]
-    a = results_a.drop_duplicates(PAIR_KEYS)[PAIR_KEYS + values]
-    b = results_b.drop_duplicates(PAIR_KEYS)[PAIR_KEYS + values]
+    a, b = (results.assign(method=method_labels(results)).drop_duplicates(PAIR_KEYS)[PAIR_KEYS + values]
+            for results in (results_a, results_b))
     paired = a.merge(b, on=PAIR_KEYS, suffixes=("_a", "_b"))
     if paired.empty:
         raise DataError("the two runs have no cell in common (same dataset, image and size, "
-                        "noise, level, seed, mode, denoiser and device)")
+                        "noise, level, seed, mode, denoiser, its sweep parameters and device)")
     return paired
 
 
@@ -104,7 +104,6 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, confidence: flo
     rows = []
     for key, part in paired.groupby(COMPARE_GROUP, sort=False):
         row = dict(zip(COMPARE_GROUP, key))
-        row["method"] = method_label(row["denoiser"], row["device"])
         row["pairs"] = len(part)
         row["n"] = int(part["psnr_diff"].notna().sum())
         for metric in ("psnr", "ssim"):
@@ -119,7 +118,7 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, confidence: flo
         row["fixed"] = int(part["fixed"].sum())
         row["status"] = _verdict(row, psnr_tolerance, ssim_tolerance)
         rows.append(row)
-    columns = COMPARE_GROUP + ["method", "pairs", "n", "psnr_a", "psnr_b", "psnr_diff", "psnr_ci",
+    columns = COMPARE_GROUP + ["pairs", "n", "psnr_a", "psnr_b", "psnr_diff", "psnr_ci",
                                "ssim_a", "ssim_b", "ssim_diff", "ssim_ci", "mpix_ratio",
                                "newly_failed", "fixed", "status"]
     return pd.DataFrame(rows, columns=columns)

@@ -10,14 +10,13 @@ the terminal and a notebook::
     winners(summary)                         # who wins at each noise and level
     rank(summary)                            # mean rank of each method over all conditions
 
-A *method* is a denoiser on a device: ``"nlm"`` on the CPU, ``"dncnn@cuda"`` on a GPU. When
-one run holds the same denoiser with several parameter sets, each is its own method, labelled
-with the parameters that tell them apart: ``"dncnn(precision=bf16)@cuda"``.
+A *method* is a denoiser with the parameters the sweep set, on a device: ``"nlm"`` on the
+CPU, ``"dncnn@cuda"`` on a GPU, ``"dncnn(precision=bf16)@cuda"``; one run can hold several
+parameter sets of one denoiser, and each is its own method.
 """
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -30,40 +29,33 @@ CONDITION = ["noise", "mode", "level"]
 
 
 def method_label(denoiser: str, device: str) -> str:
-    """``denoiser`` on the CPU, ``denoiser@device`` elsewhere (the label used for crops too)."""
-    return denoiser if device == "cpu" else f"{denoiser}@{device}"
+    """``denoiser`` on the CPU, ``denoiser@device`` elsewhere (no parameters named)."""
+    from bench.sweep import method_name
+
+    return method_name(denoiser, (), device)
 
 
 def method_labels(results: pd.DataFrame) -> pd.Series:
-    """The method of every row: :func:`method_label`, plus the parameters that differ.
+    """The method of every row.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        Rows with ``denoiser``, ``device`` and ``params`` (the parameters as JSON).
+        Rows with ``denoiser`` and ``device``, and the ``method`` the runner recorded
+        (:func:`bench.sweep.method_name`: it names the parameters the sweep set).
 
     Returns
     -------
     pandas.Series
-        ``denoiser`` or ``denoiser@device`` where the denoiser ran with one parameter set;
-        otherwise ``denoiser(key=value, ...)`` naming just the parameters whose values differ
-        between its parameter sets, e.g. ``"ffdnet_small(self_ensemble=8)"``.
+        The recorded ``method``; :func:`method_label` where none was recorded (tables made
+        by hand, or runs written before the column existed).
     """
-    names = results["denoiser"].copy()
-    groups = results.groupby("denoiser", sort=False) if "params" in results else ()
-    for denoiser, part in groups:
-        variants = part["params"].drop_duplicates()
-        if len(variants) < 2:
-            continue
-        parsed = {text: json.loads(text) for text in variants}
-        keys = sorted({key for values in parsed.values() for key in values})
-        differing = [key for key in keys
-                     if len({json.dumps(values.get(key)) for values in parsed.values()}) > 1]
-        labels = {text: f"{denoiser}(" + ", ".join(f"{key}={values.get(key)}" for key in differing)
-                  + ")" for text, values in parsed.items()}
-        names.loc[part.index] = part["params"].map(labels)
-    return pd.Series([method_label(name, device) for name, device in zip(names, results["device"])],
-                     index=results.index, dtype="object")
+    fallback = pd.Series([method_label(d, v) for d, v in zip(results["denoiser"], results["device"])],
+                         index=results.index, dtype="object")
+    if "method" not in results:
+        return fallback
+    recorded = results["method"].astype("object")
+    return recorded.where(recorded.notna() & (recorded != ""), fallback)
 
 
 def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
@@ -238,15 +230,15 @@ def failures(results: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The failed rows with columns ``denoiser``, ``device``, ``status``, ``error``,
-        ``dataset``, ``image``, ``noise``, ``level``, ``seed``, ``mode``, sorted by denoiser
-        and reason.
+        The failed rows with columns ``method``, ``denoiser``, ``device``, ``status``,
+        ``error``, ``dataset``, ``image``, ``noise``, ``level``, ``seed``, ``mode``, sorted by
+        denoiser, method and reason.
     """
-    columns = ["denoiser", "device", "status", "error", "dataset", "image", "noise", "level",
-               "seed", "mode"]
-    bad = results.loc[results["status"] != "ok", columns]
-    return bad.sort_values(["denoiser", "device", "status", "error"], kind="stable").reset_index(
-        drop=True)
+    columns = ["method", "denoiser", "device", "status", "error", "dataset", "image", "noise",
+               "level", "seed", "mode"]
+    bad = results.assign(method=method_labels(results)).loc[results["status"] != "ok", columns]
+    return bad.sort_values(["denoiser", "method", "device", "status", "error"],
+                           kind="stable").reset_index(drop=True)
 
 
 def pareto_front(speed: np.ndarray, quality: np.ndarray) -> np.ndarray:

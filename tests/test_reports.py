@@ -118,22 +118,18 @@ def test_summarise_ci_single_measurement_has_no_interval():
     assert summary.loc[25.0, "psnr_ci"] == pytest.approx(stats.t.ppf(0.975, 1) * np.std([28, 27], ddof=1) / np.sqrt(2))
 
 
-def test_summarise_ci_keeps_parameter_sets_of_one_denoiser_apart():
-    fp32 = '{"precision": "fp32", "tile": 512}'
-    bf16 = '{"precision": "bf16", "tile": 512}'
-    results = pd.DataFrame({"noise": "gaussian", "mode": "oracle", "level": 25.0,
-                            "denoiser": ["dncnn", "dncnn", "dncnn", "dncnn", "median"],
-                            "device": ["cuda", "cuda", "cuda", "cuda", "cpu"],
-                            "params": [fp32, fp32, bf16, bf16, '{"size": null}'],
-                            "psnr": [30.0, 31.0, 29.0, 29.5, 25.0], "ssim": 0.8,
-                            "mpix_per_s": [1.0, 1.0, 4.0, 4.0, 9.0], "seconds": 0.1,
-                            "status": "ok"})
+def test_summarise_ci_keeps_parameter_sets_of_one_denoiser_apart(tmp_path):
+    specs = [DenoiserSpec("median"), DenoiserSpec("median", (("size", 5),))]
+    sweep = Sweep(datasets=["skimage"], noises=[NoiseSpec("gaussian", (25,))], crop=32, limit=2,
+                  denoisers=specs, executor="serial")
+    results = run_sweep(sweep, tmp_path, progress=False)
     summary = summarise_ci(results).set_index("method")
-    assert list(summary.index) == ["dncnn(precision=fp32)@cuda", "dncnn(precision=bf16)@cuda",
-                                   "median"]
-    assert summary.loc["dncnn(precision=fp32)@cuda", "psnr"] == 30.5
-    assert summary.loc["dncnn(precision=bf16)@cuda", "mpix_per_s"] == 4.0
-    assert list(rank(summary.reset_index())["method"])[0] == "dncnn(precision=fp32)@cuda"
+    assert sorted(summary.index) == ["median", "median(size=5)"]
+    for method, part in results.groupby("method"):
+        assert summary.loc[method, "psnr"] == pytest.approx(part["psnr"].mean())
+    assert summary.loc["median", "psnr"] != summary.loc["median(size=5)", "psnr"]
+    roles = set(load_run(tmp_path).crops["role"])
+    assert {"median", "median(size=5)"} <= roles
 
 
 def test_winners_and_rank_pick_best_and_fastest_within_half_a_db():
