@@ -21,6 +21,11 @@ from multiprocessing.connection import wait
 
 #: Seconds given to a worker to exit after being asked to.
 STOP_GRACE = 5.0
+#: Seconds a new worker may take to start (interpreter, imports, registry) before a cell's
+#: deadline starts counting; on a loaded machine this alone can exceed a short cell timeout.
+STARTUP_LIMIT = 120.0
+#: What a worker sends once it is ready for cells.
+READY = "ready"
 
 
 def _worker_main(conn, config) -> None:
@@ -28,6 +33,7 @@ def _worker_main(conn, config) -> None:
 
     pin_threads(config.threads)
     runner = CellRunner(config)
+    conn.send(READY)
     while True:
         try:
             group = conn.recv()
@@ -66,6 +72,7 @@ class _Worker:
         self.conn = parent
         self.group: list | None = None
         self.next = 0
+        self.ready = False
         self.deadline = float("inf")
 
     @property
@@ -74,7 +81,7 @@ class _Worker:
 
     def assign(self, group: list, timeout: float) -> None:
         self.group, self.next = group, 0
-        self.deadline = time.monotonic() + timeout
+        self.deadline = time.monotonic() + (timeout if self.ready else max(timeout, STARTUP_LIMIT))
         self.conn.send(group)
 
     def kill(self) -> None:
@@ -106,7 +113,8 @@ class Supervisor:
         Number of worker processes.
     timeout : float
         Seconds one cell may take (its denoiser's set-up and warm-up included) before its
-        worker is killed and the cell recorded as ``timeout``.
+        worker is killed and the cell recorded as ``timeout``. A new worker's own start-up
+        (up to :data:`STARTUP_LIMIT`) does not count.
     """
 
     def __init__(self, config, jobs: int, timeout: float):
@@ -156,9 +164,14 @@ class Supervisor:
             try:
                 if not worker.conn.poll():
                     return
-                index, result = worker.conn.recv()
+                message = worker.conn.recv()
             except (EOFError, OSError):
                 return
+            if message == READY:  # the first cell's deadline starts now
+                worker.ready = True
+                worker.deadline = time.monotonic() + self.timeout
+                continue
+            index, result = message
             on_result(worker.group[index], result)
             worker.next = index + 1
             worker.deadline = time.monotonic() + self.timeout
@@ -176,6 +189,9 @@ class Supervisor:
             on_lost(cell, "failed",
                     f"WorkerDied: the worker process died ({describe_exit(worker.process.exitcode)}) "
                     "while running this cell")
+        elif not worker.ready:
+            on_lost(cell, "timeout", f"Timeout: the worker process did not start within "
+                                     f"{max(self.timeout, STARTUP_LIMIT):g} s; worker killed")
         else:
             on_lost(cell, "timeout", f"Timeout: no result after {self.timeout:g} s; worker killed")
         worker.kill()

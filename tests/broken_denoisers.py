@@ -157,3 +157,9 @@ class SlowFirstCallPerShape(Denoiser):
             self.seen_shapes.add(noisy.shape)
             time.sleep(self.first_call_seconds)
         return noisy
+
+
+def make_slow_registry():
+    """:func:`make_registry` after 4 s, like a worker starting on a heavily loaded machine."""
+    time.sleep(4)
+    return make_registry()

@@ -85,6 +85,14 @@ def test_process_executor_isolates_hangs_crashes_and_exceptions(tmp_path):
     assert len(results) == 2 * len(names) and results["cell_id"].is_unique
 
 
+def test_worker_start_up_does_not_count_against_the_cell_timeout(tmp_path):
+    results = run_sweep(sweep("median", executor="process", jobs=1, timeout=2, limit=1,
+                              seeds=[0], noises=[NoiseSpec("gaussian", (25,))]),
+                        tmp_path, registry_factory="broken_denoisers:make_slow_registry",
+                        progress=False)
+    assert list(results["status"]) == ["ok"], results["error"].tolist()
+
+
 def test_rerun_into_same_directory_skips_done_cells(tmp_path):
     first = run_sweep(sweep("median", executor="serial"), tmp_path, progress=False)
     lines = (tmp_path / RECORDS).read_text().count("\n")
