@@ -212,10 +212,11 @@ def compare_command(run_a, run_b, fail_on_regression):
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True, help="Steps between checkpoints.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True, help="bf16: bfloat16 autocast with fp32 weights (much faster on GPUs and AMX CPUs).")
+@click.option("--precise-bn", type=click.IntRange(min=0), default=200, show_default=True, help="Batches over which batch-norm statistics are re-estimated after the last step (0: off).")
 @click.option("--quiet", is_flag=True, help="No progress bar (one line per validation instead).")
 def train_command(model, data, val, holdout, noise, levels, steps, batch, patch, lr, seed, arch,
                   out, resume, device, init_from, validate_every, checkpoint_every, threads,
-                  precision, quiet):
+                  precision, precise_bn, quiet):
     """Train MODEL (dncnn, ffdnet_small, autoencoder) and write its weights and model card."""
     from bench.train import TrainConfig, train
 
@@ -235,7 +236,7 @@ def train_command(model, data, val, holdout, noise, levels, steps, batch, patch,
         holdout=holdout, noise=noise, levels=level_range, steps=steps, batch=batch, patch=patch,
         lr=lr, seed=seed, device=device, architecture=architecture, init_from=init_from,
         validate_every=validate_every, checkpoint_every=checkpoint_every, threads=threads,
-        precision=precision,
+        precision=precision, precise_bn=precise_bn,
     )
     result = train(config, resume=resume, progress=not quiet,
                    log=lambda text: errors.print(text, highlight=False))

@@ -77,7 +77,8 @@ def test_train_few_steps_lowers_the_loss(image_folder, tmp_path, precision):
 
 
 def test_train_writes_model_card(image_folder, tmp_path):
-    result = training.train(_config(image_folder, tmp_path), progress=False, log=lambda t: None)
+    result = training.train(_config(image_folder, tmp_path, precise_bn=5), progress=False,
+                            log=lambda t: None)
     card = json.loads(model_io.card_path(result.weights).read_text())
     assert card["architecture"] == {"name": "DnCNN", "depth": 4, "width": 8, "channels": 1}
     data = card["training"]["data"]
@@ -85,7 +86,39 @@ def test_train_writes_model_card(image_folder, tmp_path):
     assert card["training"]["levels_8bit"] == [0.0, 55.0] and card["training"]["steps"] == 6
     assert card["training"]["device"].startswith("cpu") and card["training"]["wall_time_s"] >= 0
     assert set(card["validation_psnr"]) == {"15", "25", "50"}
-    assert [entry["step"] for entry in card["validation_history"]] == [3, 6]
+    assert [entry["step"] for entry in card["validation_history"]] == [3, 6, 6]
+    assert card["validation_history"][-1]["precise_bn"] == 5
+    assert card["validation_psnr"] == card["validation_history"][-1]["psnr"]
+    assert card["training"]["precise_bn_batches"] == 5
+
+
+def test_recalibrate_batch_norm_replaces_bad_statistics_and_keeps_weights(image_folder, tmp_path):
+    config = _config(image_folder, tmp_path)
+    data = training.load_training_data(config)
+    torch.manual_seed(0)
+    network = model_io.build_network(config.architecture_spec())
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.running_mean.fill_(5.0)
+        norm.running_var.fill_(100.0)
+    weights = {k: v.clone() for k, v in network.named_parameters()}
+    training.recalibrate_batch_norm(network.eval(), data.train, np.random.default_rng(0), config, 8)
+    for norm in norms:
+        assert norm.momentum == 0.1 and int(norm.num_batches_tracked) == 8
+        assert (norm.running_var < 50).all() and (norm.running_mean.abs() < 5).all()
+    for key, value in network.named_parameters():
+        torch.testing.assert_close(value, weights[key], rtol=0, atol=0)
+    assert not network.training
+    # The statistics are the average over the batches: one batch's stats, repeated, give it.
+    one = _config(image_folder, tmp_path, batch=16)
+    training.recalibrate_batch_norm(network, data.train, np.random.default_rng(1), one, 1)
+    first = norms[0].running_mean.clone()
+    clean, noisy, sigma = training.sample_batch(data.train, np.random.default_rng(1), 16, 24,
+                                                one.levels)
+    with torch.no_grad():
+        features = network.body[0](torch.from_numpy(noisy))
+        features = network.body[2](network.body[1](features))
+    torch.testing.assert_close(first, features.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
 
 
 def test_train_resume_continues_exactly(image_folder, tmp_path, monkeypatch):
@@ -131,6 +164,7 @@ def test_train_resume_without_checkpoint(image_folder, tmp_path):
     ({"architecture": {"height": 3}}, "no hyper-parameter 'height'"),
     ({"noise": "poisson"}, "only gaussian"),
     ({"precision": "fp16"}, "precision must be one of fp32, bf16, got 'fp16'"),
+    ({"precise_bn": -1}, "precise_bn must be 0 or more"),
 ])
 def test_train_bad_settings(image_folder, tmp_path, overrides, message):
     with pytest.raises(InvalidParameterError, match=message):
