@@ -26,7 +26,7 @@ def render_comparison(results: pd.DataFrame, console=None) -> None:
     for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
         levels = sorted(part["level"].unique())
         table = Table(title=f"{escape(noise)} noise, {mode} mode — mean PSNR (dB) / SSIM", title_justify="left")
-        table.add_column("denoiser", style="bold")
+        table.add_column("denoiser", style="bold", overflow="fold")
         for level in levels:
             table.add_column(f"{level:g}", justify="right")
         table.add_column("MP/s", justify="right")
