@@ -212,7 +212,7 @@ def compare_command(run_a, run_b, fail_on_regression):
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True, help="Steps between checkpoints.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True, help="bf16: bfloat16 autocast with fp32 weights (much faster on GPUs and AMX CPUs).")
-@click.option("--precise-bn", type=click.IntRange(min=0), default=200, show_default=True, help="Batches over which batch-norm statistics are re-estimated after the last step (0: off).")
+@click.option("--precise-bn", type=click.IntRange(min=0), default=0, show_default=True, help="Batches over which batch-norm statistics are re-estimated after the last step (0: off).")
 @click.option("--quiet", is_flag=True, help="No progress bar (one line per validation instead).")
 def train_command(model, data, val, holdout, noise, levels, steps, batch, patch, lr, seed, arch,
                   out, resume, device, init_from, validate_every, checkpoint_every, threads,

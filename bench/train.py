@@ -81,7 +81,8 @@ class TrainConfig:
         ``"fp32"``, or ``"bf16"`` for bfloat16 autocast of the forward pass (fp32 weights).
     precise_bn : int
         Batches over which the batch-norm statistics are re-estimated after the last step
-        (see :func:`recalibrate_batch_norm`); 0 keeps the running averages of training.
+        (see :func:`recalibrate_batch_norm`); 0 (the default) keeps the running averages of
+        training.
     """
 
     model: str
@@ -103,7 +104,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     threads: int | None = None
     precision: str = "fp32"
-    precise_bn: int = 200
+    precise_bn: int = 0
 
     def check(self) -> None:
         """Raise :class:`InvalidParameterError` for values that cannot train."""
