@@ -285,6 +285,14 @@ def validate(network, items, device: str) -> dict[str, float]:
     return {f"{sigma:g}": float(np.mean(v)) for sigma, v in scores.items()}
 
 
+def forward_precision(config: TrainConfig):
+    """The autocast context of a training forward pass: bfloat16 for ``bf16``, else a no-op."""
+    import torch
+
+    return torch.autocast(device_type=config.device, dtype=torch.bfloat16,
+                          enabled=config.precision == "bf16")
+
+
 def recalibrate_batch_norm(network, images: list[np.ndarray], rng: np.random.Generator,
                            config: TrainConfig, batches: int) -> None:
     """Re-estimate every batch-norm layer's running statistics over ``batches`` fresh batches.
@@ -306,9 +314,7 @@ def recalibrate_batch_norm(network, images: list[np.ndarray], rng: np.random.Gen
         norm.momentum = None  # cumulative average of the batch statistics
     was_training = network.training
     network.train()
-    autocast = {"device_type": config.device, "dtype": torch.bfloat16,
-                "enabled": config.precision == "bf16"}
-    with torch.no_grad(), torch.autocast(**autocast):
+    with torch.no_grad(), forward_precision(config):
         for _ in range(batches):
             _, noisy, sigma = sample_batch(images, rng, config.batch, config.patch, config.levels)
             network(torch.from_numpy(noisy).to(config.device, memory_format=torch.channels_last),
@@ -445,8 +451,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             raise WeightsError(f"'{source}' does not hold a {architecture['name']} like {architecture}")
         network.load_state_dict(initial.state_dict(), strict=True)
     network.to(config.device, memory_format=torch.channels_last).train()
-    autocast = {"device_type": config.device, "dtype": torch.bfloat16,
-                "enabled": config.precision == "bf16"}
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     rng = np.random.default_rng(config.seed)
 
@@ -471,7 +475,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
             noisy_t = torch.from_numpy(noisy).to(config.device, memory_format=torch.channels_last)
             sigma_t = torch.from_numpy(sigma).to(config.device)
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(**autocast):
+            with forward_precision(config):
                 denoised = network(noisy_t, sigma_t)
             loss = torch.nn.functional.mse_loss(denoised.float(), clean_t)
             loss.backward()

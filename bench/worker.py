@@ -242,8 +242,8 @@ class CellRunner:
         output = None
         try:
             denoiser = self.denoiser(cell, noisy.image)
-            row["params"] = json.dumps(denoiser.params(), default=str)
             params = denoiser.params()
+            row["params"] = json.dumps(params, default=str)
             row["precision"] = str(params.get("precision", ""))
             self._warm_shape(cell, denoiser, noisy.image, sigma)
             image = noisy.image.copy()  # a denoiser that writes into its input must not leak
