@@ -10,7 +10,7 @@ from importlib import import_module
 
 _API = {
     "Sweep": "bench.sweep", "NoiseSpec": "bench.sweep", "DenoiserSpec": "bench.sweep",
-    "run_sweep": "bench.runner", "load_results": "bench.results",
+    "run_sweep": "bench.run.runner", "load_results": "bench.store.results",
     "default_registry": "bench.registry",
 }
 __all__ = sorted(_API)

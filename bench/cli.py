@@ -63,7 +63,7 @@ def _ints(text: str, option: str) -> list[int]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
     """Run a sweep and print the comparison table."""
-    from bench.runner import default_run_dir, plan, run_sweep
+    from bench.run.runner import default_run_dir, plan, run_sweep
     from reports.tables import render_comparison
 
     if resume_dir is not None:
@@ -98,7 +98,7 @@ def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
     ``--crop`` is given too.
     """
     from bench.config import load_sweep_file, sweep_from_dict
-    from bench.results import load_manifest
+    from bench.store.results import load_manifest
     from bench.sweep import DenoiserSpec, NoiseSpec, default_sweep, quick_sweep
 
     if resume_dir is not None:
@@ -154,7 +154,7 @@ def list_command():
 @click.argument("run_dir", type=click.Path(path_type=Path))
 def report_command(run_dir):
     """Print the comparison tables of a saved run and write its report.html and report.md."""
-    from bench.results import load_results
+    from bench.store.results import load_results
     from reports.tables import render_comparison
 
     results = load_results(run_dir)
@@ -178,7 +178,7 @@ def _write_report(run_dir: Path) -> None:
               help="Exit with status 1 when a quality regression is flagged.")
 def compare_command(run_a, run_b, fail_on_regression):
     """Compare run B against baseline run A on the cells they share."""
-    from bench.results import load_results
+    from bench.store.results import load_results
     from reports.compare import EXIT_REGRESSION, compare
     from reports.tables import render_run_comparison
 

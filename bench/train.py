@@ -559,7 +559,7 @@ def _device_name(device: str) -> str:
         import torch
 
         return f"cuda ({torch.cuda.get_device_name()})"
-    from bench.environment import cpu_description
+    from bench.store.environment import cpu_description
 
     cpu = cpu_description()
     return f"cpu ({cpu['model']}, {cpu['cores']} cores)"

@@ -206,7 +206,7 @@ def write_report(run_dir: str | os.PathLike) -> ReportFiles:
     Parameters
     ----------
     run_dir : str or Path
-        A run directory (see :mod:`bench.results`).
+        A run directory (see :mod:`bench.store.results`).
 
     Returns
     -------

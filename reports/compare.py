@@ -2,7 +2,7 @@
 
 Typical use, to check that a change to a denoiser did not cost quality::
 
-    from bench.results import load_results
+    from bench.store.results import load_results
     from reports import compare
     table = compare(load_results("runs/before"), load_results("runs/after"))
     table[table["status"] == "regression"]
@@ -62,7 +62,7 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, confidence: flo
     ----------
     results_a, results_b : pandas.DataFrame
         Results of the baseline run (A) and of the candidate run (B), see
-        :data:`bench.results.COLUMNS`.
+        :data:`bench.store.results.COLUMNS`.
     confidence : float
         Coverage of the paired t-intervals of the mean differences.
     psnr_tolerance : float

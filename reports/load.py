@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.artifacts import read_crop_index
+from bench.store.artifacts import read_crop_index
 from bench.errors import DataError
-from bench.results import load_manifest, load_results
+from bench.store.results import load_manifest, load_results
 
 #: Columns of :attr:`Run.crops`, in order.
 CROP_COLUMNS = ["dataset", "image", "noise", "level", "seed", "mode", "role", "denoiser",
@@ -31,7 +31,7 @@ class Run:
     run_dir : Path
         Where the run lives.
     results : pandas.DataFrame
-        One row per cell (see :data:`bench.results.COLUMNS`).
+        One row per cell (see :data:`bench.store.results.COLUMNS`).
     manifest : dict
         The run's ``manifest.json``: sweep configuration, environment, dataset hashes.
     crops : pandas.DataFrame
@@ -57,7 +57,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     Parameters
     ----------
     run_dir : str or Path
-        A directory written by ``bench run`` or :func:`bench.runner.run_sweep`.
+        A directory written by ``bench run`` or :func:`bench.run.runner.run_sweep`.
 
     Returns
     -------

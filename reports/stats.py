@@ -1,6 +1,6 @@
 """Summaries with confidence intervals, winners and rankings, as pandas DataFrames.
 
-Every function takes a results table (see :data:`bench.results.COLUMNS`) or the output of
+Every function takes a results table (see :data:`bench.store.results.COLUMNS`) or the output of
 :func:`summarise_ci`, and returns a plain DataFrame, so the same numbers feed the reports,
 the terminal and a notebook::
 
@@ -94,7 +94,7 @@ def summarise_ci(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataF
     Parameters
     ----------
     results : pandas.DataFrame
-        A run's results (see :data:`bench.results.COLUMNS`).
+        A run's results (see :data:`bench.store.results.COLUMNS`).
     confidence : float
         Coverage of the intervals (0.95 gives 95% intervals).
 

@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.executors import default_jobs
-from bench.runner import run_sweep
+from bench.run.executors import default_jobs
+from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
 METHODS = ("median", "gaussian_blur", "tv", "nlm", "wavelet", "bilateral", "nlm_opencv")

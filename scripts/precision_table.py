@@ -37,7 +37,7 @@ def write_images(folder: Path, size: int) -> None:
 def measure(device: str, size: int, repeats: int, references: list[str], out: Path):
     """Run the sweep; return ``(rows, failed)`` with one row per denoiser and precision."""
     from bench.registry import default_registry
-    from bench.runner import run_sweep
+    from bench.run.runner import run_sweep
     from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
     write_images(out / "images", size)

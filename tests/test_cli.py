@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.results import COLUMNS
+from bench.store.results import COLUMNS
 from conftest import fake_plugin
 
 

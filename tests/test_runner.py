@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from bench.errors import DataError, InvalidParameterError, UnknownNameError
-from bench.results import COLUMNS, load_manifest, load_results
-from bench.runner import plan, run_sweep
+from bench.store.results import COLUMNS, load_manifest, load_results
+from bench.run.runner import plan, run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
 BROKEN = ["raises", "wrong_shape", "returns_nan", "returns_list", "writes_into_input", "fails_setup"]
@@ -114,7 +114,7 @@ def test_plan_refuses_bad_input_before_running(registry):
 
 
 def test_default_sweep_selects_every_available_builtin(registry):
-    from bench.runner import select_denoisers
+    from bench.run.runner import select_denoisers
 
     names = [spec.name for spec in select_denoisers(Sweep(), registry)]
     assert "median" in names and "nlm" in names

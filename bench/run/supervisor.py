@@ -29,7 +29,7 @@ READY = "ready"
 
 
 def _worker_main(conn, config) -> None:
-    from bench.worker import CellRunner, pin_threads
+    from bench.run.worker import CellRunner, pin_threads
 
     pin_threads(config.threads)
     runner = CellRunner(config)
@@ -45,7 +45,7 @@ def _worker_main(conn, config) -> None:
             try:
                 result = runner.run(cell)
             except Exception as error:  # outside the denoiser: noise or data plugin bugs
-                from bench.worker import one_line
+                from bench.run.worker import one_line
 
                 result = one_line(error)
             conn.send((index, result))
@@ -107,7 +107,7 @@ class Supervisor:
 
     Parameters
     ----------
-    config : bench.worker.WorkerConfig
+    config : bench.run.worker.WorkerConfig
         Passed to every worker.
     jobs : int
         Number of worker processes.
@@ -131,7 +131,7 @@ class Supervisor:
             Cells grouped by noisy image; a group goes to one worker.
         on_result : callable
             ``on_result(cell, result)`` for each finished cell, where ``result`` is a
-            :class:`bench.worker.CellResult`, or a string when the cell failed outside the
+            :class:`bench.run.worker.CellResult`, or a string when the cell failed outside the
             denoiser.
         on_lost : callable
             ``on_lost(cell, status, reason)`` for a cell whose worker timed out or died.

@@ -1,7 +1,7 @@
 """Where cells run: ``serial`` (this process), ``process`` (local workers) or ``dask``.
 
 All three hand each cell's result to the same callbacks, so the runner does not care which
-one ran it. ``process`` and ``dask`` put every cell under the :mod:`bench.supervisor`
+one ran it. ``process`` and ``dask`` put every cell under the :mod:`bench.run.supervisor`
 deadline and crash isolation; ``serial`` runs in the calling process and has neither, which
 makes it the one to use under a debugger.
 """
@@ -28,7 +28,7 @@ def run_serial(groups, config, on_result: Callable, registry=None) -> None:
     """Run every cell here, one after the other, with the thread pools pinned."""
     from threadpoolctl import threadpool_limits
 
-    from bench.worker import CellRunner, one_line
+    from bench.run.worker import CellRunner, one_line
 
     runner = CellRunner(config, registry)
     with threadpool_limits(config.threads):
@@ -44,7 +44,7 @@ def run_serial(groups, config, on_result: Callable, registry=None) -> None:
 def run_process(groups, config, on_result: Callable, on_lost: Callable, *, jobs: int,
                 timeout: float) -> None:
     """Run the cells on ``jobs`` supervised local worker processes."""
-    from bench.supervisor import Supervisor
+    from bench.run.supervisor import Supervisor
 
     supervisor = Supervisor(config, jobs, timeout)
     try:
@@ -60,7 +60,7 @@ _DASK_SUPERVISORS: dict = {}
 
 def _dask_task(group, config, timeout):
     """Runs on a Dask worker: the group's cells under a local supervisor; returns their results."""
-    from bench.supervisor import Supervisor
+    from bench.run.supervisor import Supervisor
 
     supervisor = _DASK_SUPERVISORS.get(config)
     if supervisor is None:
@@ -102,7 +102,7 @@ def run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: in
             try:
                 results = future.result()
             except Exception as error:  # the Dask worker itself was lost
-                from bench.worker import one_line
+                from bench.run.worker import one_line
 
                 for cell in group:
                     on_lost(cell, "failed", f"DaskTaskFailed: {one_line(error)}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench import metrics
-from bench.artifacts import to_png_bytes
+from bench.store.artifacts import to_png_bytes
 from bench.datasets import centre_crop
 from bench.interfaces import Denoiser, estimate_sigma
 from bench.memory import PeakMemory

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.artifacts import ArtifactWriter, crop_key
+from bench.store.artifacts import ArtifactWriter, crop_key
 from bench.datasets import LoadedDataset, load_dataset
 from bench.devices import resolve_device
-from bench.environment import describe_environment
+from bench.store.environment import describe_environment
 from bench.errors import InvalidParameterError, ResumeError
-from bench.executors import check_executor, default_jobs, run_dask, run_process, run_serial
+from bench.run.executors import check_executor, default_jobs, run_dask, run_process, run_serial
 from bench.registry import BUILTIN, Registry
-from bench.results import SCHEMA_VERSION, RunStore, latest_records, load_manifest, read_records
+from bench.store.results import SCHEMA_VERSION, RunStore, latest_records, load_manifest, read_records
 from bench.sweep import MODES, TIMINGS, Cell, DenoiserSpec, Sweep
-from bench.worker import CellResult, WorkerConfig, build_registry
+from bench.run.worker import CellResult, WorkerConfig, build_registry
 
 
 @dataclass
@@ -223,7 +223,7 @@ def run_sweep(sweep: Sweep, out_dir: str | Path | None = None, *,
     -------
     pandas.DataFrame
         One row per cell (those run now and those recorded before), with the columns of
-        :data:`bench.results.COLUMNS`. Failed cells have ``status`` ``"failed"`` or
+        :data:`bench.store.results.COLUMNS`. Failed cells have ``status`` ``"failed"`` or
         ``"timeout"`` and the reason in ``error``; the run goes on past them.
     """
     registry = build_registry(registry_factory)

@@ -1,0 +1,1 @@
+"""Running a sweep: the runner, the executors, the supervised workers and what runs a cell."""

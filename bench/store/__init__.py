@@ -1,0 +1,1 @@
+"""The run directory: cell records, tidy tables, manifest, crops and the environment."""
