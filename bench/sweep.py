@@ -1,22 +1,18 @@
 """What a sweep is: datasets x noises x levels x modes x denoisers x seeds x devices.
 
 A :class:`Sweep` is plain configuration (JSON-friendly, stored in the run's manifest);
-:func:`plan` turns it into the list of :class:`Cell` s the runner executes.
+:func:`bench.plan.make_plan` checks it and lists the cells the runner executes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from bench.errors import InvalidParameterError
+from bench.metrics import DEFAULT_METRICS
 
 MODES = ("oracle", "blind")
-DEVICES = ("cpu", "cuda", "auto")
 TIMINGS = ("parallel", "exclusive")
 #: Seconds a cell may run before its worker is stopped (process and Dask executors).
 DEFAULT_TIMEOUT = 600.0
@@ -110,6 +106,8 @@ class Sweep:
         Images per dataset.
     round8 : bool
         Round outputs to 8 bits before scoring.
+    metrics : list of str
+        Registered metrics to score, the primary one (which ranks methods) first.
     visual_images : int
         For this many images of each dataset (the first ones), the run keeps central crops
         of the clean, noisy and every denoised image (first seed only) for the report.
@@ -140,6 +138,7 @@ class Sweep:
     crop: int | None = None
     limit: int | None = None
     round8: bool = False
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     visual_images: int = 2
     visual_size: int = 96
     save_outputs: bool = False
@@ -160,45 +159,29 @@ class Sweep:
         return data
 
 
-def default_sweep() -> Sweep:
-    """The sweep ``bench run`` runs with no arguments: representative, about a minute on 2 cores."""
+def default_sweep(datasets: list[str] | None = None) -> Sweep:
+    """The sweep ``bench run`` runs with no arguments: representative, about a minute on 2 cores.
+
+    Parameters
+    ----------
+    datasets : list of str, optional
+        Datasets to use instead of scikit-image's samples. The samples are cropped to 96x96
+        to keep the default run short; datasets the user names are measured whole.
+    """
     return Sweep(
-        datasets=["skimage"],
+        datasets=list(datasets) if datasets else ["skimage"],
         noises=[NoiseSpec("gaussian", (15, 25, 50)), NoiseSpec("poisson", (30,)),
                 NoiseSpec("salt_pepper", (0.1,)), NoiseSpec("speckle", (0.2,))],
-        crop=96,
+        crop=None if datasets else 96,
         limit=None,
     )
 
 
-def quick_sweep() -> Sweep:
-    """A smoke sweep of a few seconds: two small crops, one noise level."""
-    return Sweep(datasets=["skimage"], noises=[NoiseSpec("gaussian", (25,))], crop=48, limit=None)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work: one denoiser on one noisy image in one mode on one device."""
-
-    dataset: str
-    image: str
-    noise: str
-    level: float
-    noise_params: tuple[tuple[str, float | bool], ...]
-    seed: int
-    mode: str
-    denoiser: str
-    params: tuple[tuple[str, object], ...]
-    device: str
-
-    def noise_key(self) -> tuple:
-        """Cells sharing this key see the same noisy image."""
-        return (self.dataset, self.image, self.noise, self.level, self.noise_params, self.seed)
-
-    @property
-    def method(self) -> str:
-        """The label of what ran: see :func:`method_name`."""
-        return method_name(self.denoiser, self.params, self.device)
+def quick_sweep(datasets: list[str] | None = None) -> Sweep:
+    """A smoke sweep of a few seconds: small crops, one noise level (``datasets`` as in
+    :func:`default_sweep`: named ones are measured whole)."""
+    return Sweep(datasets=list(datasets) if datasets else ["skimage"],
+                 noises=[NoiseSpec("gaussian", (25,))], crop=None if datasets else 48, limit=None)
 
 
 def method_name(denoiser: str, params: tuple[tuple[str, object], ...] = (),
@@ -212,14 +195,3 @@ def method_name(denoiser: str, params: tuple[tuple[str, object], ...] = (),
     if params:
         label += "(" + ", ".join(f"{key}={value}" for key, value in params) + ")"
     return label if device == "cpu" else f"{label}@{device}"
-
-
-def noise_rng(seed: int, image: str, noise: str, level: float) -> np.random.Generator:
-    """The random generator for one noisy image, identical on every machine and process.
-
-    The seed is combined with a stable hash (SHA-256, not Python's salted ``hash``) of the
-    image name, noise name and level, so that different images get independent noise.
-    """
-    text = json.dumps([image, noise, float(level)])
-    key = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-    return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(key,)))

@@ -270,7 +270,9 @@ def validate(network, items, device: str) -> dict[str, float]:
     """Mean PSNR (dB, output clipped, data range 1) per sigma over the validation items."""
     import torch
 
-    from bench.metrics import psnr
+    from bench.metrics import PSNR
+
+    psnr = PSNR()
 
     was_training = network.training
     network.eval()
@@ -280,7 +282,7 @@ def validate(network, items, device: str) -> dict[str, float]:
             x = torch.from_numpy(noisy)[None, None].to(device)
             s = torch.full((1,), sigma / 255, device=device)
             out = network(x, s)[0, 0].float().cpu().numpy()
-            scores.setdefault(sigma, []).append(psnr(clean, out))
+            scores.setdefault(sigma, []).append(psnr(clean, np.clip(out, 0.0, 1.0)))
     network.train(was_training)
     return {f"{sigma:g}": float(np.mean(v)) for sigma, v in scores.items()}
 

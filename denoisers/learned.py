@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import InvalidParameterError
-from bench.interfaces import Denoiser, estimate_sigma
+from bench.interfaces import Denoiser
 from denoisers.self_ensemble import SIZES as ENSEMBLE_SIZES
 from denoisers.self_ensemble import self_ensemble_apply
 
@@ -102,35 +102,30 @@ class TorchDenoiser(Denoiser):
 
     # --- inference ----------------------------------------------------------------------
     def uses_sigma(self, channels: int) -> bool:
-        """Whether the network for ``channels`` takes the noise level as an input."""
-        return bool(getattr(self._network(channels), "uses_sigma", False))
+        """Whether the network for ``channels``-channel images takes the noise level as input."""
+        network_channels = 1 if self.colour == "per_channel" else channels
+        return bool(getattr(self._network(network_channels), "uses_sigma", False))
 
-    def denoise(self, noisy: np.ndarray, sigma: float | None = None) -> np.ndarray:
-        """Denoise ``noisy`` ((H, W) or (H, W, 3), [0, 1] units); see :class:`Denoiser`.
+    def run_info(self) -> dict[str, str]:
+        """The precision of the forward pass, and the GPU's name on CUDA."""
+        info = {"precision": self.precision}
+        if self._device == "cuda":
+            import torch
 
-        Blind networks ignore ``sigma`` and no estimate is made for them. Per-channel models
-        denoise the three planes of a colour image in one batch.
-        """
-        if self._device is None:
-            self.setup("cpu")
+            info["gpu"] = torch.cuda.get_device_name(torch.cuda.current_device())
+        return info
+
+    def _denoise(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
+        """One image, (H, W) or (H, W, C) for a native-colour network; None sigma: blind."""
         image = np.asarray(noisy, dtype=np.float32)
-        per_channel = self.colour == "per_channel" and image.ndim == 3
-        channels = 1 if per_channel or image.ndim == 2 else image.shape[-1]
-        if sigma is None:
-            sigma = estimate_sigma(image) if self.uses_sigma(channels) else 0.0
-        if image.ndim == 2:
-            planes = image[None, None]
-        elif per_channel:
-            planes = np.moveaxis(image, -1, 0)[:, None]
-        else:
-            planes = np.moveaxis(image, -1, 0)[None]
-        out = self._run(planes, float(sigma))
-        if image.ndim == 2:
-            return out[0, 0]
-        return np.moveaxis(out[:, 0] if per_channel else out[0], 0, -1)
+        planes = image[None, None] if image.ndim == 2 else np.moveaxis(image, -1, 0)[None]
+        out = self._run(planes, sigma)
+        return out[0, 0] if image.ndim == 2 else np.moveaxis(out[0], 0, -1)
 
-    def _denoise(self, noisy: np.ndarray, sigma: float) -> np.ndarray:
-        return self.denoise(noisy, sigma)
+    def _denoise_channels(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
+        """The planes of a colour image through a grayscale network, in one batch."""
+        planes = np.moveaxis(np.asarray(noisy, dtype=np.float32), -1, 0)[:, None]
+        return np.moveaxis(self._run(planes, sigma)[:, 0], 0, -1)
 
     def _network(self, channels: int):
         if not self._networks:
@@ -141,14 +136,17 @@ class TorchDenoiser(Denoiser):
             raise InvalidParameterError(
                 f"denoiser '{self.name}' has no network for {channels}-channel images") from None
 
-    def _run(self, planes: np.ndarray, sigma: float) -> np.ndarray:
-        """Denoise a stack (N, C, H, W) of images sharing one noise level."""
+    def _run(self, planes: np.ndarray, sigma: float | None) -> np.ndarray:
+        """Denoise a stack (N, C, H, W) of images sharing one noise level (None: blind)."""
         import torch
 
         from denoisers.tiling import tiled_apply
 
+        if self._device is None:
+            self.setup("cpu")
+        sigma = 0.0 if sigma is None else float(sigma)
         network = self._network(planes.shape[1])
-        device = self._device or "cpu"
+        device = self._device
         x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(device)
         levels = torch.full((x.shape[0],), sigma, dtype=torch.float32, device=device)
 
@@ -180,17 +178,29 @@ class TorchDenoiser(Denoiser):
 class ShippedModel(TorchDenoiser):
     """A grayscale network trained by ``bench train``, loaded from its safetensors file.
 
+    Each shipped model is one line of :mod:`bench.catalog` naming this class and its
+    ``model``; the architecture comes from the weights' model card.
+
     Parameters
     ----------
+    model : str
+        Name of the shipped weights (``denoisers/weights/<model>.safetensors``).
     weights : str or None
         A ``.safetensors`` file (its model card beside it) to use instead of the shipped one.
     """
 
+    model: str = ""
     weights: str | None = None
 
     colour = "per_channel"
-    #: Name of the shipped weights file (without suffix) in ``denoisers/weights/``.
-    model = ""
+
+    def __post_init__(self):
+        if not self.model and not self.weights:
+            raise InvalidParameterError("a shipped model needs 'model' (a shipped weights name) "
+                                        "or 'weights' (a .safetensors file)")
+        # The registry names its instances; until then (and in direct use) the model names it.
+        self.name = self.model or Path(self.weights).stem
+        super().__post_init__()
 
     def weights_path(self) -> Path:
         """The weights file this denoiser loads."""
@@ -204,27 +214,3 @@ class ShippedModel(TorchDenoiser):
         network, card = load_weights(self.weights_path())
         self.card = card
         return {1: network}
-
-
-@dataclass
-class DnCNNDenoiser(ShippedModel):
-    """DnCNN, blind: a 17x64 residual network trained over Gaussian sigma 0-55 (ignores sigma)."""
-
-    name = "dncnn"
-    model = "dncnn"
-
-
-@dataclass
-class FFDNetSmall(ShippedModel):
-    """FFDNet-style network (12 layers x 64 at half resolution) with a noise-level map input."""
-
-    name = "ffdnet_small"
-    model = "ffdnet_small"
-
-
-@dataclass
-class Autoencoder(ShippedModel):
-    """Convolutional denoising autoencoder, blind (trained over Gaussian sigma 0-55)."""
-
-    name = "autoencoder"
-    model = "autoencoder"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.interfaces import Noise, ParamSpec
+from bench.interfaces import Noise, NoiseModel, ParamSpec
 
 
 class Gaussian(Noise):
@@ -27,3 +27,6 @@ class Gaussian(Noise):
     def expected_sigma(self, level, *, clip):
         # Clipping shrinks the noise by an image-dependent amount: measure it instead.
         return None if clip else level / 255.0
+
+    def model(self, level, *, clip):
+        return None if clip else NoiseModel(gain=0.0, sigma=level / 255.0)

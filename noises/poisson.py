@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.interfaces import Noise, ParamSpec
+from bench.interfaces import Noise, NoiseModel, ParamSpec
 
 
 class Poisson(Noise):
@@ -19,3 +19,6 @@ class Poisson(Noise):
 
     def _apply(self, image, level, rng):
         return rng.poisson(image * level) / level
+
+    def model(self, level):
+        return NoiseModel(gain=1.0 / level, sigma=0.0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.interfaces import Noise, ParamSpec
+from bench.interfaces import Noise, NoiseModel, ParamSpec
 
 
 class PoissonGaussian(Noise):
@@ -23,3 +23,6 @@ class PoissonGaussian(Noise):
     def _apply(self, image, level, rng, *, gain):
         shot = gain * rng.poisson(image / gain)
         return shot + rng.standard_normal(image.shape) * (level / 255.0)
+
+    def model(self, level, *, gain):
+        return NoiseModel(gain=gain, sigma=level / 255.0)

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from bench import metrics
+from bench.metrics import PSNR
+from bench.protocol import Protocol
 from bench.registry import BUILTIN, default_registry
-from bench.sweep import noise_rng
+from bench.plan import noise_rng
 
 CLASSICAL = [e.name for e in default_registry().entries("denoiser")
              if e.origin == BUILTIN and "torch" not in e.requires]
@@ -33,7 +34,7 @@ def test_denoiser_improves_psnr_at_sigma_25(name, channels, mode, noisy_pairs):
     out = denoiser.denoise(image.copy(), sigma)
     assert out.shape == image.shape
     assert np.all(np.isfinite(out))
-    gain = metrics.psnr(clean, out) - metrics.psnr(clean, image, clip=False)
+    gain = PSNR()(clean, Protocol().output(out)) - PSNR()(clean, Protocol().noisy(image))
     assert gain > 2.0, f"{name} gained only {gain:.2f} dB"
 
 

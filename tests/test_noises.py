@@ -8,7 +8,7 @@ import pytest
 
 from bench.errors import InvalidParameterError
 from bench.registry import default_registry
-from bench.sweep import noise_rng
+from bench.plan import noise_rng
 
 
 def make(name):

@@ -6,7 +6,8 @@ import pytest
 
 from bench.errors import DataError, InvalidParameterError, UnknownNameError
 from bench.store.results import COLUMNS, load_manifest, load_results
-from bench.run.runner import plan, run_sweep
+from bench.plan import make_plan as plan
+from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
 BROKEN = ["raises", "wrong_shape", "returns_nan", "returns_list", "writes_into_input", "fails_setup"]
@@ -60,7 +61,7 @@ def test_run_sweep_returns_tidy_table_and_writes_run_dir(tmp_path, registry):
 def test_manifest_records_configuration_environment_and_hashes(tmp_path, registry):
     run_sweep(small_sweep("median"), tmp_path, registry_factory=FACTORY, progress=False)
     manifest = load_manifest(tmp_path)
-    assert manifest["schema_version"] == 1
+    assert manifest["schema_version"] == 2
     assert manifest["sweep"]["noises"] == ["gaussian:25"]
     assert set(manifest["environment"]["versions"]) >= {"numpy", "scikit-image", "python"}
     assert manifest["environment"]["cpu"]["cores"] >= 1
@@ -114,7 +115,7 @@ def test_plan_refuses_bad_input_before_running(registry):
 
 
 def test_default_sweep_selects_every_available_builtin(registry):
-    from bench.run.runner import select_denoisers
+    from bench.plan import select_denoisers
 
     names = [spec.name for spec in select_denoisers(Sweep(), registry)]
     assert "median" in names and "nlm" in names

@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench import metrics
-from bench.store.artifacts import to_png_bytes
 from bench.datasets import centre_crop
-from bench.interfaces import Denoiser, estimate_sigma
+from bench.interfaces import Denoiser, NoisyImage, estimate_sigma
 from bench.memory import PeakMemory
-from bench.sweep import Cell, noise_rng
+from bench.plan import Cell
+from bench.protocol import Protocol, score
+from bench.registry import build_registry
+from bench.store.artifacts import to_png_bytes
+from bench.store.results import CellRecord
 from bench.timing import megapixels_per_second, time_call
 
 #: Side of the crop used for the warm-up call of each denoiser.
 WARMUP_SIZE = 32
+#: Noise level of the warm-up call, [0, 1] units (a typical level: 25 in 8-bit units).
+WARMUP_SIGMA = 25 / 255
 #: Decoded images a worker keeps in memory.
 IMAGE_CACHE = 32
 #: Environment variables that size native thread pools; set in worker processes before
@@ -45,8 +49,10 @@ class WorkerConfig:
         Central crop applied to every image.
     repeats : int
         Timed calls per cell.
-    round8 : bool
-        Round outputs to 8 bits before scoring.
+    protocol : bench.protocol.Protocol
+        How images are prepared for the metrics.
+    metrics : tuple of str
+        Registered metrics to score, the primary one first.
     visual : frozenset of (dataset, image)
         Images whose crops are returned for the report (seed ``visual_seed`` only).
     visual_seed : int
@@ -60,11 +66,14 @@ class WorkerConfig:
         Threads each native library may use in a worker.
     workers : int
         Number of workers running concurrently, recorded with every throughput figure.
+    timing : {"parallel", "exclusive"}
+        How the throughput figures are taken, recorded with each.
     """
 
     crop: int | None = None
     repeats: int = 1
-    round8: bool = False
+    protocol: Protocol = Protocol()
+    metrics: tuple[str, ...] = ("psnr", "ssim")
     visual: frozenset = frozenset()
     visual_seed: int = 0
     visual_size: int = 96
@@ -72,13 +81,14 @@ class WorkerConfig:
     registry_factory: str | None = None
     threads: int = 1
     workers: int = 1
+    timing: str = "exclusive"
 
 
 @dataclass
 class CellResult:
-    """One finished cell: its result row and the images to keep (role -> PNG bytes)."""
+    """One finished cell: its record and the images to keep (role -> PNG bytes)."""
 
-    row: dict
+    record: CellRecord
     images: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -96,39 +106,23 @@ def pin_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def build_registry(factory: str | None):
-    """The registry named by ``factory`` (``"module:function"``), or the default one."""
-    from bench.registry import default_registry
-
-    if factory is None:
-        return default_registry()
-    import importlib
-
-    module, _, function = factory.partition(":")
-    return getattr(importlib.import_module(module), function)()
-
-
-def gpu_name() -> str:
-    """Name of the current CUDA device (torch is loaded whenever a cell runs on CUDA)."""
-    import torch
-
-    return torch.cuda.get_device_name(torch.cuda.current_device())
-
-
 def check_output(output, shape: tuple[int, ...]) -> np.ndarray:
     """Validate a denoiser's output at the boundary and return it as float32.
 
     Raises
     ------
     ValueError
-        With the reason, when the output is not an array of ``shape`` with finite values.
+        With the reason, when the output is not a floating-point array of ``shape`` with
+        finite values (an integer array, such as 8-bit 0-255 values, is refused: the
+        convention is floats in [0, 1]).
     """
     if not isinstance(output, np.ndarray):
         raise ValueError(f"returned {type(output).__name__}, expected a numpy array")
     if output.shape != shape:
         raise ValueError(f"returned shape {output.shape}, expected {shape}")
-    if not np.issubdtype(output.dtype, np.number):
-        raise ValueError(f"returned dtype {output.dtype}, expected a numeric array")
+    if not np.issubdtype(output.dtype, np.floating):
+        raise ValueError(f"returned dtype {output.dtype}, expected a floating-point array "
+                         "with values in [0, 1]")
     if not np.all(np.isfinite(output)):
         raise ValueError("returned non-finite values (NaN or inf)")
     return output.astype(np.float32, copy=False)
@@ -141,11 +135,13 @@ def one_line(error: BaseException) -> str:
 
 
 @dataclass
-class _NoisyImage:
+class ScoredNoisyImage:
+    """The noisy image of a group of cells, with its clean image and its scores."""
+
     key: tuple
     clean: np.ndarray
-    noisy: object  # bench.interfaces.NoisyImage
-    scores: tuple[float, float]
+    noisy: NoisyImage
+    scores: dict[str, float]
     blind_sigma: float | None = None
 
 
@@ -155,11 +151,12 @@ class CellRunner:
     def __init__(self, config: WorkerConfig, registry=None):
         self.config = config
         self.registry = registry if registry is not None else build_registry(config.registry_factory)
+        self.metrics = {name: self.registry.create_metric(name) for name in config.metrics}
         self._datasets: dict[str, object] = {}
         self._images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._denoisers: dict[tuple, Denoiser | Exception] = {}
         self._warm_shapes: set[tuple] = set()
-        self._noisy: _NoisyImage | None = None
+        self._noisy: ScoredNoisyImage | None = None
 
     def image(self, dataset: str, name: str) -> np.ndarray:
         """The clean image ``name`` of ``dataset``, read once and cached."""
@@ -175,17 +172,16 @@ class CellRunner:
         self._images.move_to_end(key)
         return self._images[key]
 
-    def noisy(self, cell: Cell) -> _NoisyImage:
+    def noisy(self, cell: Cell) -> ScoredNoisyImage:
         """The noisy image of ``cell`` and its scores, generated once per noise key."""
         key = cell.noise_key()
         if self._noisy is None or self._noisy.key != key:
             clean = self.image(cell.dataset, cell.image)
             noise = self.registry.create_noise(cell.noise)
-            rng = noise_rng(cell.seed, cell.image, cell.noise, cell.level)
-            noisy = noise.apply(clean, cell.level, rng, **dict(cell.noise_params))
-            scores = (metrics.psnr(clean, noisy.image, clip=False),
-                      metrics.ssim(clean, noisy.image, clip=False))
-            self._noisy = _NoisyImage(key, clean, noisy, scores)
+            noisy = noise.apply(clean, cell.level, cell.rng(), **dict(cell.noise_params))
+            protocol = self.config.protocol
+            scores = score(self.metrics, protocol.reference(clean), protocol.noisy(noisy.image))
+            self._noisy = ScoredNoisyImage(key, clean, noisy, scores)
         return self._noisy
 
     def denoiser(self, cell: Cell, sample: np.ndarray) -> Denoiser:
@@ -201,7 +197,7 @@ class CellRunner:
             else:
                 warm = np.ascontiguousarray(sample[:WARMUP_SIZE, :WARMUP_SIZE])
                 try:
-                    denoiser.denoise(warm, 25 / 255)
+                    denoiser.denoise(warm, WARMUP_SIGMA)
                     denoiser.synchronize()
                 except Exception:
                     pass  # the timed call will fail and record why
@@ -218,50 +214,52 @@ class CellRunner:
             denoiser.denoise(image.copy(), sigma)
             denoiser.synchronize()
 
+    def _sigma_used(self, cell: Cell, denoiser: Denoiser, scored: ScoredNoisyImage) -> float:
+        """The sigma the denoiser was given (oracle) or estimates (blind), in 8-bit units;
+        NaN when it uses none."""
+        clean = scored.clean
+        if not denoiser.uses_sigma(1 if clean.ndim == 2 else clean.shape[2]):
+            return math.nan
+        if cell.mode == "oracle":
+            return 255 * scored.noisy.sigma
+        if scored.blind_sigma is None:
+            scored.blind_sigma = estimate_sigma(scored.noisy.image)
+        return 255 * scored.blind_sigma
+
     def run(self, cell: Cell) -> CellResult:
-        """Run one cell. Every failure of the denoiser becomes a failed row with its reason."""
-        noisy_image = self.noisy(cell)
-        clean, noisy = noisy_image.clean, noisy_image.noisy
-        if cell.mode == "blind" and noisy_image.blind_sigma is None:
-            noisy_image.blind_sigma = estimate_sigma(noisy.image)
-        height, width = clean.shape[:2]
-        sigma = noisy.sigma if cell.mode == "oracle" else None
-        row = {
-            "dataset": cell.dataset, "image": cell.image, "height": height, "width": width,
-            "channels": 1 if clean.ndim == 2 else clean.shape[2], "noise": cell.noise,
-            "level": cell.level, "noise_params": json.dumps(dict(cell.noise_params)),
-            "seed": cell.seed, "mode": cell.mode,
-            "sigma_used": 255 * (noisy.sigma if sigma is not None else noisy_image.blind_sigma),
-            "denoiser": cell.denoiser, "params": json.dumps(dict(cell.params), default=str),
-            "device": cell.device, "psnr": math.nan, "ssim": math.nan,
-            "noisy_psnr": noisy_image.scores[0], "noisy_ssim": noisy_image.scores[1],
-            "seconds": math.nan, "mpix_per_s": math.nan, "status": "failed", "error": "",
-            "workers": self.config.workers, "peak_memory_mb": math.nan,
-            "gpu": gpu_name() if cell.device == "cuda" else "", "precision": "",
-        }
+        """Run one cell. Every failure of the denoiser becomes a failed record with its reason."""
+        scored = self.noisy(cell)
+        clean, noisy = scored.clean, scored.noisy
+        record = CellRecord.start(cell, clean.shape, list(self.config.metrics),
+                                  workers=self.config.workers, timing=self.config.timing)
+        record.noisy_scores = dict(scored.scores)
+        oracle = cell.mode == "oracle"
+        sigma = noisy.sigma if oracle else None
         output = None
         try:
             denoiser = self.denoiser(cell, noisy.image)
-            params = denoiser.params()
-            row["params"] = json.dumps(params, default=str)
-            row["precision"] = str(params.get("precision", ""))
+            record.params = json.dumps(denoiser.params(), default=str)
+            record.sigma_used = self._sigma_used(cell, denoiser, scored)
             self._warm_shape(cell, denoiser, noisy.image, sigma)
             image = noisy.image.copy()  # a denoiser that writes into its input must not leak
+            model = noisy.model if oracle else None
             with PeakMemory(cell.device) as memory:
-                output, seconds = time_call(lambda: denoiser.denoise(image, sigma),
+                output, seconds = time_call(lambda: denoiser.denoise(image, sigma, noise=model),
                                             repeats=self.config.repeats,
                                             synchronize=denoiser.synchronize)
             output = check_output(output, clean.shape)
-            row.update(peak_memory_mb=memory.peak_mb,
-                psnr=metrics.psnr(clean, output, round8=self.config.round8),
-                ssim=metrics.ssim(clean, output, round8=self.config.round8),
-                seconds=seconds, mpix_per_s=megapixels_per_second(height, width, seconds),
-                status="ok",
-            )
+            info = denoiser.run_info()
+            protocol = self.config.protocol
+            record.scores = score(self.metrics, protocol.reference(clean), protocol.output(output))
+            record.seconds = seconds
+            record.mpix_per_s = megapixels_per_second(record.height, record.width, seconds)
+            record.peak_memory_mb = memory.peak_mb
+            record.precision, record.gpu = info.get("precision", ""), info.get("gpu", "")
+            record.status = "ok"
         except Exception as error:
-            row["error"] = one_line(error)
+            record.error = one_line(error)
             output = None
-        return CellResult(row, self._images_to_keep(cell, clean, noisy.image, output))
+        return CellResult(record, self._images_to_keep(cell, clean, noisy.image, output))
 
     def _images_to_keep(self, cell: Cell, clean, noisy, output) -> dict[str, bytes]:
         images = {}

@@ -13,28 +13,132 @@ most a torn last line, which :func:`read_records` ignores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import DataError
+from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: The columns of the results table, in order.
-COLUMNS = [
-    "dataset", "image", "height", "width", "channels", "noise", "level", "noise_params",
-    "seed", "mode", "sigma_used", "denoiser", "params", "device", "psnr", "ssim",
-    "noisy_psnr", "noisy_ssim", "seconds", "mpix_per_s", "status", "error",
-    # How the time was taken: concurrent workers, "parallel" or "exclusive"; the memory the
-    # call needed above what was in use (CPU resident set, or CUDA allocations), in MiB; the
-    # GPU's name and the arithmetic precision of learned models; the resume key; the method
-    # label (denoiser, the parameters the sweep set, device: see bench.sweep.method_name).
-    "workers", "timing", "peak_memory_mb", "gpu", "precision", "cell_id", "method",
-]
-STATUSES = ("ok", "failed", "timeout")
+
+@dataclass
+class CellRecord:
+    """One row of the results table: what ran, how it scored, how long it took.
+
+    Every row is built through this type — by the worker for a cell that ran, by
+    :meth:`lost` for one whose worker timed out or died — so the columns, their types and the
+    Parquet schema are defined here once. ``scores`` and ``noisy_scores`` hold one value per
+    metric of the run and become the columns ``<metric>`` and ``noisy_<metric>``.
+    """
+
+    dataset: str
+    image: str
+    height: int
+    width: int
+    channels: int
+    noise: str
+    #: The swept level of a synthetic noise; 0 for real noise (never NaN: groupby drops NaN).
+    level: float
+    noise_params: str  # JSON
+    seed: int
+    mode: str
+    #: The sigma the denoiser was given or estimated, 8-bit units; NaN when it used none.
+    sigma_used: float
+    denoiser: str
+    params: str  # JSON: the parameters the denoiser ran with, defaults included
+    device: str
+    scores: dict[str, float]
+    noisy_scores: dict[str, float]
+    seconds: float
+    mpix_per_s: float
+    status: str  # "ok", "failed" or "timeout"
+    error: str
+    #: Concurrent workers when the time was taken, and "parallel" or "exclusive".
+    workers: int
+    timing: str
+    #: Memory the call needed above what was in use (CPU resident set or CUDA), MiB.
+    peak_memory_mb: float
+    #: The GPU's name and the arithmetic precision (learned models): Denoiser.run_info().
+    gpu: str
+    precision: str
+    cell_id: str
+    #: The label of what ran: denoiser, the parameters the sweep set, device.
+    method: str
+
+    @classmethod
+    def start(cls, cell, shape: tuple[int, ...], metrics: list[str], *, workers: int,
+              timing: str) -> CellRecord:
+        """The record of ``cell`` before it runs: no score, status ``failed``."""
+        return cls(
+            dataset=cell.dataset, image=cell.image, height=int(shape[0]), width=int(shape[1]),
+            channels=1 if len(shape) == 2 else int(shape[2]), noise=cell.noise,
+            level=float(cell.level), noise_params=json.dumps(dict(cell.noise_params)),
+            seed=cell.seed, mode=cell.mode, sigma_used=math.nan, denoiser=cell.denoiser,
+            params=json.dumps(dict(cell.params), default=str), device=cell.device,
+            scores=dict.fromkeys(metrics, math.nan), noisy_scores=dict.fromkeys(metrics, math.nan),
+            seconds=math.nan, mpix_per_s=math.nan, status="failed", error="", workers=workers,
+            timing=timing, peak_memory_mb=math.nan, gpu="", precision="", cell_id=cell.id,
+            method=cell.method)
+
+    @classmethod
+    def lost(cls, cell, shape: tuple[int, ...], metrics: list[str], status: str, reason: str,
+             *, workers: int, timing: str) -> CellRecord:
+        """The record of a cell that produced no result (its worker timed out or died)."""
+        record = cls.start(cell, shape, metrics, workers=workers, timing=timing)
+        record.status, record.error = status, reason
+        return record
+
+    @classmethod
+    def from_row(cls, row: dict) -> CellRecord:
+        """The record of a row of ``cells.jsonl`` or of the results table."""
+        metrics = metric_names(row)
+        values = {name: row.get(name) for name in _FIELDS}
+        values["scores"] = {m: row[m] for m in metrics}
+        values["noisy_scores"] = {m: row[NOISY_PREFIX + m] for m in metrics}
+        return cls(**values)
+
+    def to_row(self) -> dict:
+        """The flat row: the metric columns take the place of ``scores``/``noisy_scores``."""
+        row = {}
+        for name in FIELD_NAMES:
+            if name == "scores":
+                row.update(self.scores)
+                row.update({NOISY_PREFIX + m: v for m, v in self.noisy_scores.items()})
+            elif name != "noisy_scores":
+                row[name] = getattr(self, name)
+        return row
+
+
+#: The record's fields in order, and those that are one column each.
+FIELD_NAMES = [f.name for f in dataclasses.fields(CellRecord)]
+_FIELDS = [name for name in FIELD_NAMES if name not in ("scores", "noisy_scores")]
+_DTYPES = {f.name: {"int": "int64", "float": "float64", "str": "str"}[f.type]
+           for f in dataclasses.fields(CellRecord) if f.name in _FIELDS}
+
+
+def columns(metrics: list[str]) -> list[str]:
+    """The columns of a results table scoring ``metrics``, in order."""
+    at = FIELD_NAMES.index("scores")
+    return (_FIELDS[:at] + list(metrics) + [NOISY_PREFIX + m for m in metrics]
+            + _FIELDS[at:])
+
+
+#: The columns of a results table with the default metrics.
+COLUMNS = columns(list(DEFAULT_METRICS))
+
+
+def metric_names(row: dict) -> list[str]:
+    """The metrics a row scores: every key ``m`` with a ``noisy_m`` beside it, in order."""
+    return [key for key in row
+            if not key.startswith(NOISY_PREFIX) and NOISY_PREFIX + key in row]
+
 
 MANIFEST, RECORDS, PARQUET, CSV = "manifest.json", "cells.jsonl", "results.parquet", "results.csv"
 
@@ -50,6 +154,9 @@ class RunStore:
 
     def __init__(self, run_dir: str | os.PathLike):
         self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise DataError(f"run directory '{self.run_dir}' is an existing file; "
+                            "name a directory with --out")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._records = open(self.run_dir / RECORDS, "a", encoding="utf-8")
 
@@ -57,9 +164,9 @@ class RunStore:
         """Write ``manifest.json`` atomically."""
         _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=2, default=str))
 
-    def append(self, row: dict) -> None:
+    def append(self, record: CellRecord) -> None:
         """Append one finished cell as one line of ``cells.jsonl``."""
-        self._records.write(json.dumps(row, default=str) + "\n")
+        self._records.write(json.dumps(record.to_row(), default=str) + "\n")
         self._records.flush()
 
     def finish(self, order: list[str] | None = None) -> pd.DataFrame:
@@ -111,16 +218,27 @@ def latest_records(run_dir: str | os.PathLike) -> dict[str, dict]:
     return rows
 
 
-def to_frame(rows: list[dict]) -> pd.DataFrame:
-    """Rows to a DataFrame with :data:`COLUMNS` in order and stable dtypes."""
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("height", "width", "channels", "seed", "workers"):
-        frame[column] = frame[column].astype("int64")
-    for column in ("level", "sigma_used", "psnr", "ssim", "noisy_psnr", "noisy_ssim",
-                   "seconds", "mpix_per_s", "peak_memory_mb"):
+def to_frame(rows: list[dict], metrics: list[str] | None = None) -> pd.DataFrame:
+    """Rows to a DataFrame with the columns of :func:`columns` in order and stable dtypes.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Flat rows (:meth:`CellRecord.to_row`).
+    metrics : list of str, optional
+        The metric columns; by default those of the rows (the default metrics when empty).
+    """
+    if metrics is None:
+        found = dict.fromkeys(m for row in rows for m in metric_names(row))
+        metrics = list(found) or list(DEFAULT_METRICS)
+    frame = pd.DataFrame(rows, columns=columns(metrics))
+    for column, dtype in _DTYPES.items():
+        if dtype == "str":
+            frame[column] = frame[column].fillna("").astype(str)
+        else:
+            frame[column] = frame[column].astype(dtype)
+    for column in list(metrics) + [NOISY_PREFIX + m for m in metrics]:
         frame[column] = frame[column].astype("float64")
-    for column in ("error", "timing", "gpu", "precision", "cell_id", "method"):
-        frame[column] = frame[column].fillna("").astype(str)
     return frame
 
 
@@ -133,6 +251,8 @@ def load_results(run_dir: str | os.PathLike) -> pd.DataFrame:
         When ``run_dir`` is not a run directory.
     """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DataError(f"'{run_dir}' is a file, not a run directory")
     if not run_dir.is_dir():
         raise DataError(f"run directory '{run_dir}' does not exist")
     if (run_dir / PARQUET).exists():

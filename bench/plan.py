@@ -1,0 +1,181 @@
+"""Planning a sweep: check everything it names, then list its cells. Nothing runs here.
+
+A :class:`Cell` is one unit of work: one denoiser, with its parameters, on one noisy image in
+one mode on one device. :func:`make_plan` turns a :class:`bench.sweep.Sweep` into a
+:class:`Plan` — every user error (unknown names, missing extras, levels out of range,
+unreadable images, a missing GPU) surfaces there, before the first cell runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.datasets import LoadedDataset, load_dataset
+from bench.devices import resolve_device
+from bench.errors import InvalidParameterError
+from bench.registry import BUILTIN, Registry, build_registry
+from bench.sweep import MODES, TIMINGS, DenoiserSpec, Sweep, method_name
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: one denoiser on one noisy image in one mode on one device.
+
+    ``params`` are the parameters the sweep set for this cell (a property of the cell, not of
+    the denoiser's name: they may differ between noise levels).
+    """
+
+    dataset: str
+    image: str
+    noise: str
+    level: float
+    noise_params: tuple[tuple[str, float | bool], ...]
+    seed: int
+    mode: str
+    denoiser: str
+    params: tuple[tuple[str, object], ...]
+    device: str
+
+    def noise_key(self) -> tuple:
+        """Cells sharing this key see the same noisy image."""
+        return (self.dataset, self.image, self.noise, self.level, self.noise_params, self.seed)
+
+    @property
+    def id(self) -> str:
+        """A stable identifier of the cell: the key for resuming."""
+        text = json.dumps([self.dataset, self.image, self.noise, self.level, self.noise_params,
+                           self.seed, self.mode, self.denoiser, self.params, self.device],
+                          default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def method(self) -> str:
+        """The label of what ran: see :func:`bench.sweep.method_name`."""
+        return method_name(self.denoiser, self.params, self.device)
+
+    def rng(self) -> np.random.Generator:
+        """The random generator of this cell's noisy image: see :func:`noise_rng`."""
+        return noise_rng(self.seed, self.image, self.noise, self.level)
+
+
+def noise_rng(seed: int, image: str, noise: str, level: float) -> np.random.Generator:
+    """The random generator for one noisy image, identical on every machine and process.
+
+    The seed is combined with a stable hash (SHA-256, not Python's salted ``hash``) of the
+    image name, noise name and level, so that different images get independent noise.
+    """
+    text = json.dumps([image, noise, float(level)])
+    key = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(key,)))
+
+
+@dataclass
+class Plan:
+    """A checked sweep: its loaded datasets, devices, denoisers, metrics and cells."""
+
+    sweep: Sweep
+    devices: list[str]
+    datasets: dict[str, LoadedDataset]
+    denoisers: list[DenoiserSpec]
+    metrics: list[str]
+    cells: list[Cell]
+
+    def shape(self, cell: Cell) -> tuple[int, ...]:
+        """The shape of ``cell``'s image (after the sweep's crop)."""
+        return self.datasets[cell.dataset].images[cell.image].shape
+
+    def groups(self, cells: list[Cell] | None = None) -> list[list[Cell]]:
+        """``cells`` (default: all) grouped by noisy image, in plan order: one worker makes it once."""
+        groups: dict[tuple, list[Cell]] = {}
+        for cell in self.cells if cells is None else cells:
+            groups.setdefault(cell.noise_key(), []).append(cell)
+        return list(groups.values())
+
+
+def select_denoisers(sweep: Sweep, registry: Registry) -> list[DenoiserSpec]:
+    """The sweep's denoisers, or every available built-in when it names none."""
+    if sweep.denoisers is not None:
+        for spec in sweep.denoisers:
+            registry.get("denoiser", spec.name)  # unknown names fail here
+        return list(sweep.denoisers)
+    return [
+        DenoiserSpec(entry.name) for entry in registry.entries("denoiser")
+        if entry.origin == BUILTIN and entry.available
+    ]
+
+
+def check_settings(sweep: Sweep) -> None:
+    """Refuse settings no cell could run with, naming the one at fault."""
+    for mode in sweep.modes:
+        if mode not in MODES:
+            raise InvalidParameterError(f"unknown mode '{mode}'; use oracle or blind")
+    if not sweep.seeds:
+        raise InvalidParameterError("the sweep has no seed")
+    for seed in sweep.seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InvalidParameterError(f"seeds must be integers of at least 0, got {seed!r}")
+    if sweep.repeats < 1:
+        raise InvalidParameterError(f"repeats must be at least 1, got {sweep.repeats}")
+    if sweep.timing not in TIMINGS:
+        raise InvalidParameterError(f"unknown timing '{sweep.timing}'; use parallel or exclusive")
+    if not sweep.timeout > 0:
+        raise InvalidParameterError(f"timeout must be positive, got {sweep.timeout}")
+    if not sweep.metrics:
+        raise InvalidParameterError("the sweep has no metric")
+    if len(set(sweep.metrics)) != len(sweep.metrics):
+        raise InvalidParameterError(f"metrics are named twice: {', '.join(sweep.metrics)}")
+
+
+def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
+    """Check every name, level and file of ``sweep`` and list its cells.
+
+    The cells are the product of the sweep's axes — images, (noise, level), seeds, modes and
+    (denoiser, device) — in that order.
+    """
+    from bench.run.executors import check_executor
+
+    registry = registry or build_registry(None)
+    check_settings(sweep)
+    check_executor(sweep.executor)
+    denoisers = select_denoisers(sweep, registry)
+    if not denoisers:
+        raise InvalidParameterError("the sweep has no denoiser to run")
+    classes = {spec.name: registry.load("denoiser", spec.name) for spec in denoisers}
+    for spec in denoisers:  # parameters are checked by constructing once
+        registry.create_denoiser(spec.name, **dict(spec.params))
+    for name in sweep.metrics:
+        registry.create_metric(name)
+    wants_gpu = any("cuda" in cls.devices for cls in classes.values())
+    devices = list(dict.fromkeys(resolve_device(d.strip(), wants_gpu)
+                                 for d in sweep.device.split(",")))
+
+    noises = []
+    for spec in sweep.noises:
+        noise = registry.create_noise(spec.name)
+        levels = spec.levels or noise.default_levels
+        for level in levels:
+            noise.check_level(level)
+        params = tuple(sorted(noise.params(**dict(spec.params)).items()))
+        noises.extend((spec.name, float(level), params) for level in levels)
+
+    datasets = {
+        spec: load_dataset(spec, crop=sweep.crop, limit=sweep.limit, registry=registry)
+        for spec in sweep.datasets
+    }
+    images = [(spec, image) for spec, loaded in datasets.items() for image in loaded.images]
+    # A denoiser runs on each requested device it supports; one that supports none (every
+    # classical method, when only cuda is asked for) runs on the CPU.
+    methods = [(spec, device) for spec in denoisers
+               for device in [d for d in devices if d in classes[spec.name].devices] or ["cpu"]]
+    cells = [
+        Cell(dataset, image, noise, level, noise_params, int(seed), mode, spec.name,
+             spec.params, device)
+        for (dataset, image), (noise, level, noise_params), seed, mode, (spec, device)
+        in itertools.product(images, noises, sweep.seeds, sweep.modes, methods)
+    ]
+    return Plan(sweep, devices, datasets, denoisers, list(sweep.metrics), cells)
