@@ -106,7 +106,7 @@ def test_rerun_into_same_directory_skips_done_cells(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (dict(crop=48), "crop=40"),
     (dict(round8=True), "round8=False"),
-    (dict(denoisers=[DenoiserSpec("median", (("size", 5),))]), "denoiser 'median' was run with parameters"),
+    (dict(metrics=["psnr"]), r"metrics=\['psnr', 'ssim'\]"),
     (dict(noises=[NoiseSpec("gaussian", (25,), (("clip", True),))]), "noise 'gaussian' was run with parameters"),
 ])
 def test_incompatible_resume_is_refused(tmp_path, change, message):

@@ -122,3 +122,16 @@ def check_executor(name: str) -> None:
     """Raise :class:`InvalidParameterError` for an unknown executor name."""
     if name not in EXECUTORS:
         raise InvalidParameterError(f"unknown executor '{name}'; use one of {', '.join(EXECUTORS)}")
+
+
+def execute(executor: str, groups, config, on_result: Callable, on_lost: Callable, *,
+            jobs: int, timeout: float, scheduler: str | None = None, registry=None) -> None:
+    """Run ``groups`` of cells on ``executor`` ("serial", "process" or "dask")."""
+    check_executor(executor)
+    if executor == "serial":
+        run_serial(groups, config, on_result, registry)
+    elif executor == "process":
+        run_process(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout)
+    else:
+        run_dask(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout,
+                 scheduler=scheduler)
