@@ -43,11 +43,14 @@ SHIPPED_MODELS = [
 METRICS = [
     ("psnr", "bench.metrics:PSNR", "peak signal-to-noise ratio, data range 1 (dB, higher is better)"),
     ("ssim", "bench.metrics:SSIM", "structural similarity, Wang et al. 2004: Gaussian window 1.5, K1 0.01, K2 0.03"),
+    ("psnr_y", "bench.metrics:PSNRLuma", "PSNR on BT.601 luma (8-bit-rounded RGB), as KAIR/SwinIR; = psnr on gray"),
+    ("ssim_y", "bench.metrics:SSIMLuma", "SSIM on BT.601 luma (8-bit-rounded RGB), as KAIR/SwinIR; = ssim on gray"),
 ]
 
 DATASETS = [
     ("skimage", "bench.datasets:SkimageSamples", "scikit-image's bundled sample images, grayscale and colour (no download)"),
     ("folder", "bench.datasets:ImageFolder", "every PNG/JPEG/TIFF/BMP image in a folder: folder:PATH"),
+    ("pairs", "bench.datasets:ImagePairs", "real noisy/clean pairs: pairs:PATH (clean/+noisy/ folders, or preset=polyu|sidd, or clean=GLOB,noisy=GLOB)"),
 ]
 
 

@@ -11,9 +11,12 @@ raised when the dataset is loaded, before any cell runs.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import re
+import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +87,161 @@ class ImageFolder(Dataset):
         return str(self._files[name])
 
     def read(self, name):
-        import imageio.v3 as iio
+        return _read_file(self._files[name])
 
-        path = self._files[name]
-        try:
-            return iio.imread(path)
-        except Exception as error:
-            raise DataError(f"cannot read image '{path}': {error}") from None
+
+class DataWarning(UserWarning):
+    """Something about the data that deserves a look but does not stop the run."""
+
+
+class PairedDataset(Dataset):
+    """Real noisy images with their clean references: no synthetic noise is added.
+
+    :meth:`read` returns the clean image of a pair, :meth:`read_noisy` its noisy image.
+    """
+
+    @abstractmethod
+    def read_noisy(self, name: str) -> np.ndarray:
+        """Return the noisy image of pair ``name`` as stored."""
+
+    def noisy_source(self, name: str) -> str:
+        """Where the noisy image of pair ``name`` comes from, for messages."""
+        return f"{name} (noisy)"
+
+
+#: Sub-folder layouts of a pairs folder: (clean, noisy) folder names, matched case-insensitively.
+PAIR_FOLDERS = (("clean", "noisy"), ("gt", "noisy"), ("target", "input"))
+#: File-name patterns of common real-noise benchmarks: preset -> (clean glob, noisy glob).
+PAIR_PRESETS = {
+    "polyu": ("*_mean.*", "*_real.*"),
+    "sidd": ("*GT_SRGB*", "*NOISY_SRGB*"),
+}
+
+
+class ImagePairs(PairedDataset):
+    """Noisy/clean image pairs in a folder: ``pairs:PATH[,preset=NAME][,clean=GLOB,noisy=GLOB]``.
+
+    Layouts, tried in this order when no option is given:
+
+    - two sub-folders, ``clean/`` + ``noisy/``, ``gt/`` + ``noisy/`` or ``target/`` +
+      ``input/``, whose files are matched by name (without the suffix);
+    - one folder whose file names follow a preset's patterns: ``polyu`` (``*_mean.*`` clean,
+      ``*_real.*`` noisy) or ``sidd`` (``*GT_SRGB*`` / ``*NOISY_SRGB*``).
+
+    ``clean=GLOB,noisy=GLOB`` gives your own patterns; the parts the ``*`` match pair the files
+    and name the pair. Files that find no partner are an error naming them.
+    """
+
+    def __init__(self, argument: str | None = None):
+        if not argument:
+            raise DataError("dataset 'pairs' needs a path: pairs:PATH[,preset=polyu|sidd]"
+                            "[,clean=GLOB,noisy=GLOB]")
+        path, *options = argument.split(",")
+        self.path = Path(path).expanduser()
+        if not self.path.is_dir():
+            raise DataError(f"pairs folder '{self.path}' does not exist or is not a folder")
+        settings = {}
+        for option in options:
+            key, sep, value = option.partition("=")
+            if not sep or key.strip() not in ("preset", "clean", "noisy"):
+                raise DataError(f"pairs:{argument}: option '{option}' is not preset=NAME, "
+                                "clean=GLOB or noisy=GLOB")
+            settings[key.strip()] = value.strip()
+        self._pairs = self._find_pairs(settings, argument)
+
+    def _find_pairs(self, settings: dict, argument: str) -> dict[str, tuple[Path, Path]]:
+        if "preset" in settings:
+            if settings["preset"] not in PAIR_PRESETS:
+                raise DataError(f"pairs:{argument}: unknown preset '{settings['preset']}'; "
+                                f"known presets: {', '.join(PAIR_PRESETS)}")
+            return self._match_patterns(*PAIR_PRESETS[settings["preset"]])
+        if "clean" in settings or "noisy" in settings:
+            if not ("clean" in settings and "noisy" in settings):
+                raise DataError(f"pairs:{argument}: give both clean=GLOB and noisy=GLOB")
+            return self._match_patterns(settings["clean"], settings["noisy"])
+        folders = {p.name.lower(): p for p in self.path.iterdir() if p.is_dir()}
+        for clean, noisy in PAIR_FOLDERS:
+            if clean in folders and noisy in folders:
+                return self._match_folders(folders[clean], folders[noisy])
+        for clean, noisy in PAIR_PRESETS.values():
+            if any(fnmatch.fnmatchcase(p.name, noisy) for p in _images_in(self.path)):
+                return self._match_patterns(clean, noisy)
+        raise DataError(
+            f"pairs folder '{self.path}' has no recognised layout: use clean/ + noisy/ (or gt/ + "
+            f"noisy/, target/ + input/) sub-folders, or name patterns (preset=polyu|sidd, or "
+            f"clean=GLOB,noisy=GLOB)")
+
+    def _match_folders(self, clean_dir: Path, noisy_dir: Path) -> dict[str, tuple[Path, Path]]:
+        clean = {p.stem: p for p in _images_in(clean_dir)}
+        noisy = {p.stem: p for p in _images_in(noisy_dir)}
+        return _pair_up(self.path, clean, noisy)
+
+    def _match_patterns(self, clean_glob: str, noisy_glob: str) -> dict[str, tuple[Path, Path]]:
+        files = _images_in(self.path)
+        clean = {key: p for p in files if (key := _pattern_key(clean_glob, p.name)) is not None}
+        noisy = {key: p for p in files if (key := _pattern_key(noisy_glob, p.name)) is not None}
+        return _pair_up(self.path, clean, noisy)
+
+    def image_names(self):
+        return list(self._pairs)
+
+    def source(self, name):
+        return str(self._pairs[name][0])
+
+    def noisy_source(self, name):
+        return str(self._pairs[name][1])
+
+    def read(self, name):
+        return _read_file(self._pairs[name][0])
+
+    def read_noisy(self, name):
+        return _read_file(self._pairs[name][1])
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _pattern_key(pattern: str, name: str) -> str | None:
+    """The pair name of file ``name`` under ``pattern``: the parts the wildcards match, joined
+    (a trailing ``.*`` is the suffix and is left out), or None when the name does not match."""
+    regex = "".join("(.*)" if c == "*" else "(.)" if c == "?" else re.escape(c) for c in pattern)
+    match = re.fullmatch(regex, name)
+    if match is None:
+        return None
+    parts = list(match.groups())
+    if pattern.endswith(".*"):
+        parts = parts[:-1]
+    else:
+        parts[-1] = Path(parts[-1]).stem if parts else ""
+    return re.sub(r"_+", "_", "_".join(p for p in parts if p)).strip("_") or name
+
+
+def _pair_up(folder: Path, clean: dict, noisy: dict) -> dict[str, tuple[Path, Path]]:
+    lonely_noisy = sorted(noisy.keys() - clean.keys())
+    lonely_clean = sorted(clean.keys() - noisy.keys())
+    if lonely_noisy or lonely_clean:
+        parts = []
+        if lonely_noisy:
+            parts.append("noisy without a clean partner: "
+                         + ", ".join(noisy[k].name for k in lonely_noisy))
+        if lonely_clean:
+            parts.append("clean without a noisy partner: "
+                         + ", ".join(clean[k].name for k in lonely_clean))
+        raise DataError(f"pairs folder '{folder}': " + "; ".join(parts))
+    if not clean:
+        raise DataError(f"pairs folder '{folder}' holds no image pair")
+    return {key: (clean[key], noisy[key]) for key in sorted(clean)}
+
+
+def _read_file(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    try:
+        return iio.imread(path)
+    except Exception as error:
+        raise DataError(f"cannot read image '{path}': {error}") from None
 
 
 @dataclass(frozen=True)
@@ -105,11 +256,19 @@ class LoadedDataset:
         Image name to float32 image in [0, 1].
     content_hash : str
         SHA-256 over the names and pixel values, so a result can be tied to its data.
+    noisy : dict of str to numpy.ndarray
+        For a :class:`PairedDataset`, each pair's real noisy image; empty otherwise.
     """
 
     spec: str
     images: dict[str, np.ndarray]
     content_hash: str
+    noisy: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def paired(self) -> bool:
+        """Whether the dataset holds real noisy/clean pairs."""
+        return bool(self.noisy)
 
 
 def to_float_image(array: np.ndarray, source: str) -> np.ndarray:
@@ -156,9 +315,16 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
     return image[top:top + size, left:left + size]
 
 
-def read_image(dataset: Dataset, name: str, *, crop: int | None = None) -> np.ndarray:
-    """Read, convert (:func:`to_float_image`) and optionally centre-crop one image."""
-    image = to_float_image(dataset.read(name), dataset.source(name))
+def read_image(dataset: Dataset, name: str, *, crop: int | None = None,
+               noisy: bool = False) -> np.ndarray:
+    """Read, convert (:func:`to_float_image`) and optionally centre-crop one image.
+
+    ``noisy=True`` reads the noisy image of a pair (:class:`PairedDataset`).
+    """
+    if noisy:
+        image = to_float_image(dataset.read_noisy(name), dataset.noisy_source(name))
+    else:
+        image = to_float_image(dataset.read(name), dataset.source(name))
     if crop is not None:
         image = np.ascontiguousarray(centre_crop(image, crop))
     return image
@@ -193,18 +359,41 @@ def load_dataset(
     Raises
     ------
     DataError
-        For a missing or empty folder, or any image that cannot be read or converted.
+        For a missing or empty folder, any image that cannot be read or converted, and pairs
+        whose two images differ in size. A pair whose clean image looks noisier than its
+        noisy one is a :class:`DataWarning` naming it.
     """
     if crop is not None and crop < MIN_SIZE:
         raise DataError(f"crop {crop} is too small; at least {MIN_SIZE} pixels are needed")
     dataset = open_dataset(spec, registry)
     names = dataset.image_names()[:limit] if limit else dataset.image_names()
     digest = hashlib.sha256()
-    images = {}
+    images, noisy_images = {}, {}
     for name in names:
         image = read_image(dataset, name, crop=crop)
         images[name] = image
         digest.update(name.encode())
         digest.update(str(image.shape).encode())
         digest.update(image.tobytes())
-    return LoadedDataset(spec, images, digest.hexdigest())
+        if isinstance(dataset, PairedDataset):
+            noisy = read_image(dataset, name, crop=crop, noisy=True)
+            check_pair(dataset, name, image, noisy)
+            noisy_images[name] = noisy
+            digest.update(noisy.tobytes())
+    return LoadedDataset(spec, images, digest.hexdigest(), noisy_images)
+
+
+def check_pair(dataset: PairedDataset, name: str, clean: np.ndarray, noisy: np.ndarray) -> None:
+    """Refuse a pair whose images differ in shape; warn when the clean one looks noisier."""
+    from bench.interfaces import estimate_sigma
+
+    if clean.shape != noisy.shape:
+        raise DataError(f"pair '{name}': clean image '{dataset.source(name)}' is "
+                        f"{'x'.join(map(str, clean.shape))} but noisy image "
+                        f"'{dataset.noisy_source(name)}' is {'x'.join(map(str, noisy.shape))}")
+    clean_sigma, noisy_sigma = estimate_sigma(clean), estimate_sigma(noisy)
+    if clean_sigma > noisy_sigma:
+        warnings.warn(DataWarning(
+            f"pair '{name}': the clean image '{dataset.source(name)}' looks noisier (estimated "
+            f"sigma {255 * clean_sigma:.2f}) than the noisy one (sigma {255 * noisy_sigma:.2f}); "
+            "are they swapped?"), stacklevel=2)

@@ -11,6 +11,8 @@ Built-ins (see :mod:`bench.catalog`):
 - ``ssim``: Wang et al., "Image quality assessment: from error visibility to structural
   similarity", IEEE TIP 2004 — Gaussian window sigma 1.5, K1 0.01, K2 0.03, population
   covariance, mean over the valid region, the mean over channels for colour.
+- ``psnr_y``, ``ssim_y``: the same on the BT.601 luma channel (``space = "y"``: the protocol
+  stage converts, :func:`bench.protocol.to_luma`); equal to ``psnr``/``ssim`` on grayscale.
 
 A results table holds, for every metric ``m`` of the run, the column ``m`` (the denoised image)
 and ``noisy_m`` (the noisy input); :func:`metric_columns` finds them and :func:`metric_info`
@@ -73,10 +75,12 @@ class Metric(ABC):
     """A quality metric. Subclasses set the class attributes and implement :meth:`score`.
 
     Override :meth:`score_tensor` to score torch tensors where they are (on a GPU, say);
-    by default they are moved to the host and scored by :meth:`score`.
+    by default they are moved to the host and scored by :meth:`score`. ``space = "y"`` asks
+    the protocol stage for the luma channel instead of RGB.
     """
 
     name: ClassVar[str]
+    space: ClassVar[str] = "rgb"
     unit: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
     margin: ClassVar[float] = 0.0
@@ -139,6 +143,20 @@ class SSIM(Metric):
         return structural_similarity(
             reference, estimate, data_range=1.0, gaussian_weights=True, sigma=1.5,
             use_sample_covariance=False, channel_axis=-1 if reference.ndim == 3 else None)
+
+
+class PSNRLuma(PSNR):
+    """PSNR on the BT.601 luma channel (KAIR/SwinIR's ``test_y_channel``)."""
+
+    name = "psnr_y"
+    space = "y"
+
+
+class SSIMLuma(SSIM):
+    """SSIM on the BT.601 luma channel (KAIR/SwinIR's ``test_y_channel``)."""
+
+    name = "ssim_y"
+    space = "y"
 
 
 def _is_tensor(value) -> bool:

@@ -21,6 +21,13 @@ from bench.errors import InvalidParameterError
 from bench.registry import BUILTIN, Registry, build_registry
 from bench.sweep import MODES, TIMINGS, DenoiserSpec, Sweep, method_name
 
+#: The noise of cells whose noisy image is a real photograph (a ``pairs:`` dataset).
+REAL = "real"
+#: The level of real-noise cells: a number, since pandas' groupby drops NaN keys.
+REAL_LEVEL = 0.0
+#: The seed of real-noise cells: there is one noisy image per pair, whatever the seeds.
+NO_SEED = -1
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -57,6 +64,11 @@ class Cell:
     def method(self) -> str:
         """The label of what ran: see :func:`bench.sweep.method_name`."""
         return method_name(self.denoiser, self.params, self.device)
+
+    @property
+    def real(self) -> bool:
+        """Whether the noisy image is a real photograph rather than generated."""
+        return self.noise == REAL
 
     def rng(self) -> np.random.Generator:
         """The random generator of this cell's noisy image: see :func:`noise_rng`."""
@@ -129,13 +141,17 @@ def check_settings(sweep: Sweep) -> None:
         raise InvalidParameterError("the sweep has no metric")
     if len(set(sweep.metrics)) != len(sweep.metrics):
         raise InvalidParameterError(f"metrics are named twice: {', '.join(sweep.metrics)}")
+    sweep.resolved_protocol()  # an unknown preset or a bad border fails here
 
 
 def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
     """Check every name, level and file of ``sweep`` and list its cells.
 
     The cells are the product of the sweep's axes — images, (noise, level), seeds, modes and
-    (denoiser, device) — in that order.
+    (denoiser, device) — in that order. The images of a ``pairs:`` dataset bring their own
+    noise instead: one cell per image, mode and method, with noise :data:`REAL`, level
+    :data:`REAL_LEVEL` and seed :data:`NO_SEED`; the sweep's synthetic noises apply to the
+    other datasets.
     """
     from bench.run.executors import check_executor
 
@@ -156,6 +172,9 @@ def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
 
     noises = []
     for spec in sweep.noises:
+        if spec.name == REAL:
+            raise InvalidParameterError(f"noise '{REAL}' is not generated: it comes with the noisy "
+                                        "images of a pairs: dataset (--dataset pairs:PATH)")
         noise = registry.create_noise(spec.name)
         levels = spec.levels or noise.default_levels
         for level in levels:
@@ -167,7 +186,16 @@ def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
         spec: load_dataset(spec, crop=sweep.crop, limit=sweep.limit, registry=registry)
         for spec in sweep.datasets
     }
-    images = [(spec, image) for spec, loaded in datasets.items() for image in loaded.images]
+    border = sweep.resolved_protocol().border
+    for spec, loaded in datasets.items():
+        for name, image in loaded.images.items():
+            if min(image.shape[:2]) <= 2 * border:
+                raise InvalidParameterError(f"border {border} leaves nothing of image '{name}' "
+                                            f"({image.shape[0]}x{image.shape[1]}) of {spec}")
+    images = [(spec, image) for spec, loaded in datasets.items() if not loaded.paired
+              for image in loaded.images]
+    pairs = [(spec, image) for spec, loaded in datasets.items() if loaded.paired
+             for image in loaded.images]
     # A denoiser runs on each requested device it supports; one that supports none (every
     # classical method, when only cuda is asked for) runs on the CPU.
     methods = [(spec, device) for spec in denoisers
@@ -177,5 +205,8 @@ def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
              spec.params, device)
         for (dataset, image), (noise, level, noise_params), seed, mode, (spec, device)
         in itertools.product(images, noises, sweep.seeds, sweep.modes, methods)
+    ] + [
+        Cell(dataset, image, REAL, REAL_LEVEL, (), NO_SEED, mode, spec.name, spec.params, device)
+        for (dataset, image), mode, (spec, device) in itertools.product(pairs, sweep.modes, methods)
     ]
     return Plan(sweep, devices, datasets, denoisers, list(sweep.metrics), cells)

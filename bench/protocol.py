@@ -1,19 +1,23 @@
-"""The protocol stage: how images are prepared before the metrics score them.
+"""The protocol stage: how images are prepared before the denoiser and before the metrics.
 
 Published numbers differ by up to a dB through details that are not the method's: whether
-the output is clipped and rounded to 8 bits, whether a border is shaved. They live here, once,
-in front of every metric, so that a metric only ever compares two prepared images.
+the noisy input is quantised to 8 bits, whether the output is rounded to 8 bits, whether a
+border is shaved, which colour channel is scored. They live here, once, in front of every
+metric, so that a metric only ever compares two prepared images. ``docs/protocols.md`` gives
+the source of each preset.
 
-Today's protocol (the published grayscale tables'): the denoised output is clipped to [0, 1]
-(and, with ``round8``, rounded to 8-bit levels); the noisy input is scored as it is, unclipped
-(Gaussian sigma 25 then gives the papers' 20.17 dB); the clean reference as it is.
+The default protocol (the published grayscale tables'): the noisy input is handed to the
+denoiser as float values, unclipped, and scored so (Gaussian sigma 25 then gives the papers'
+20.17 dB); the denoised output is clipped to [0, 1]; nothing is shaved; metrics see RGB.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from bench.errors import InvalidParameterError
 
 
 @dataclass(frozen=True)
@@ -22,27 +26,122 @@ class Protocol:
 
     Attributes
     ----------
+    quantise_input : bool
+        Clip the noisy image to [0, 1] and round it to 8-bit levels before the denoiser sees
+        it (and before it is scored), as KAIR evaluates its FFDNet "clip" models.
     round8 : bool
-        Round the denoised output to 8-bit levels before scoring (implies clipping), as some
-        published code does.
+        Round the denoised output to 8-bit levels before scoring (implies clipping), as the
+        DnCNN authors' MATLAB demo and KAIR do.
+    border : int
+        Pixels shaved from each side of every image before scoring.
     """
 
+    quantise_input: bool = False
     round8: bool = False
+    border: int = 0
 
-    def output(self, image) -> np.ndarray:
-        """A denoised image, prepared for scoring: float64, clipped, optionally rounded."""
-        out = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
-        return np.round(out * 255.0) / 255.0 if self.round8 else out
+    def __post_init__(self):
+        if isinstance(self.border, bool) or not isinstance(self.border, int) or self.border < 0:
+            raise InvalidParameterError(f"border must be a whole number of pixels of at least 0, "
+                                        f"got {self.border!r}")
 
-    def noisy(self, image) -> np.ndarray:
-        """A noisy input, prepared for scoring: float64, unclipped."""
-        return np.asarray(image, dtype=np.float64)
+    @property
+    def label(self) -> str:
+        """The preset's name when the options are a preset's, else ``key=value`` pairs."""
+        for name, preset in PRESETS.items():
+            if preset == self:
+                return name
+        return ",".join(f"{key}={value}" for key, value in asdict(self).items())
+
+    def to_dict(self) -> dict:
+        """The options as a plain dictionary (for the manifest)."""
+        return asdict(self)
+
+    def input(self, noisy: np.ndarray) -> np.ndarray:
+        """The noisy image as the denoiser receives it (float32)."""
+        if not self.quantise_input:
+            return noisy
+        return (np.round(np.clip(noisy, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
     def reference(self, image) -> np.ndarray:
-        """The clean reference, prepared for scoring: float64."""
-        return np.asarray(image, dtype=np.float64)
+        """The clean reference, prepared for scoring: float64, border shaved."""
+        return self._shave(np.asarray(image, dtype=np.float64))
+
+    def noisy(self, image) -> np.ndarray:
+        """A noisy input (as the denoiser received it), prepared for scoring: float64,
+        unclipped, border shaved."""
+        return self._shave(np.asarray(image, dtype=np.float64))
+
+    def output(self, image) -> np.ndarray:
+        """A denoised image, prepared for scoring: float64, clipped, optionally rounded,
+        border shaved."""
+        out = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+        if self.round8:
+            out = np.round(out * 255.0) / 255.0
+        return self._shave(out)
+
+    def _shave(self, image: np.ndarray) -> np.ndarray:
+        if not self.border:
+            return image
+        b = self.border
+        if min(image.shape[:2]) <= 2 * b:
+            raise InvalidParameterError(f"border {b} leaves nothing of a "
+                                        f"{image.shape[0]}x{image.shape[1]} image")
+        return image[b:-b, b:-b]
+
+    def score(self, metrics: dict, clean: np.ndarray, image: np.ndarray, *,
+              output: bool) -> dict[str, float]:
+        """Every metric of ``metrics`` (name -> :class:`bench.metrics.Metric`).
+
+        Parameters
+        ----------
+        metrics : dict
+            Metric name to metric.
+        clean : numpy.ndarray
+            The clean image.
+        image : numpy.ndarray
+            A denoised output (``output=True``) or the noisy input (``output=False``).
+        """
+        reference = self.reference(clean)
+        estimate = self.output(image) if output else self.noisy(image)
+        luma = None
+        scores = {}
+        for name, metric in metrics.items():
+            if getattr(metric, "space", "rgb") == "y":
+                if luma is None:
+                    luma = (to_luma(reference), to_luma(estimate))
+                scores[name] = metric(*luma)
+            else:
+                scores[name] = metric(reference, estimate)
+        return scores
 
 
-def score(metrics: dict, reference: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
-    """Every metric of ``metrics`` (name -> :class:`bench.metrics.Metric`) on prepared images."""
-    return {name: metric(reference, estimate) for name, metric in metrics.items()}
+def to_luma(image: np.ndarray) -> np.ndarray:
+    """ITU-R BT.601 studio-swing luma of an RGB image in [0, 1], on 8-bit-rounded values.
+
+    ``Y = 16/255 + (65.481 R + 128.553 G + 24.966 B) / 255`` with R, G, B clipped to [0, 1]
+    and rounded to 8-bit levels first, as KAIR and SwinIR compute it for their
+    super-resolution and JPEG tables. A grayscale image is returned as it is, so luma metrics
+    equal their RGB twins on grayscale images.
+    """
+    if image.ndim == 2:
+        return image
+    rgb = np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0
+    return 16.0 / 255.0 + rgb @ np.array([65.481, 128.553, 24.966]) / 255.0
+
+
+#: Named protocols; ``docs/protocols.md`` gives the source of each.
+PRESETS = {
+    "default": Protocol(),
+    "dncnn-paper": Protocol(round8=True),
+    "kair-clip": Protocol(quantise_input=True, round8=True),
+}
+
+
+def preset(name: str) -> Protocol:
+    """The protocol named ``name`` (see :data:`PRESETS`)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise InvalidParameterError(f"unknown protocol '{name}'; known protocols: "
+                                    f"{', '.join(PRESETS)}") from None

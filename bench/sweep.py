@@ -104,8 +104,14 @@ class Sweep:
         Central crop side in pixels.
     limit : int or None
         Images per dataset.
-    round8 : bool
-        Round outputs to 8 bits before scoring.
+    protocol : str
+        The protocol preset (:data:`bench.protocol.PRESETS`): how the noisy input is handed
+        to denoisers and how images are prepared for the metrics.
+    quantise_input, round8 : bool or None
+        Override the preset: clip and round the noisy input to 8 bits before the denoiser;
+        round the output to 8 bits before scoring.
+    border : int or None
+        Override the preset: pixels shaved from each side before scoring.
     metrics : list of str
         Registered metrics to score, the primary one (which ranks methods) first.
     visual_images : int
@@ -137,7 +143,10 @@ class Sweep:
     repeats: int = 1
     crop: int | None = None
     limit: int | None = None
-    round8: bool = False
+    protocol: str = "default"
+    quantise_input: bool | None = None
+    round8: bool | None = None
+    border: int | None = None
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     visual_images: int = 2
     visual_size: int = 96
@@ -147,6 +156,16 @@ class Sweep:
     timeout: float = DEFAULT_TIMEOUT
     timing: str = "parallel"
     scheduler: str | None = None
+
+    def resolved_protocol(self):
+        """The :class:`bench.protocol.Protocol` of the sweep: its preset, then the overrides."""
+        from dataclasses import replace
+
+        from bench.protocol import preset
+
+        overrides = {key: getattr(self, key) for key in ("quantise_input", "round8", "border")
+                     if getattr(self, key) is not None}
+        return replace(preset(self.protocol), **overrides)
 
     def to_dict(self) -> dict:
         """JSON-friendly form, as stored in the manifest."""

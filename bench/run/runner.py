@@ -9,14 +9,12 @@ already there is refused (:func:`bench.store.manifest.check_resumable`).
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from bench.plan import Cell, Plan, make_plan
-from bench.protocol import Protocol
 from bench.registry import build_registry
 from bench.run.executors import default_jobs, execute
 from bench.run.worker import CellResult, WorkerConfig
@@ -62,7 +60,8 @@ class Recorder:
         """A cell whose worker timed out or died."""
         self.store.append(CellRecord.lost(cell, self.plan.shape(cell), self.plan.metrics, status,
                                           reason, workers=self.config.workers,
-                                          timing=self.config.timing))
+                                          timing=self.config.timing,
+                                          protocol=self.config.protocol.label))
         self.advance(cell)
 
     def _store_images(self, cell: Cell, record: CellRecord, images: dict[str, bytes]) -> None:
@@ -70,18 +69,17 @@ class Recorder:
             self.artifacts.output(cell, images["output"])
         if "clean" not in images:
             return
-        primary = self.plan.metrics[0]
         key = crop_key(cell.dataset, cell.image, cell.noise, cell.level, cell.seed, cell.mode)
         about = {"dataset": cell.dataset, "image": cell.image, "noise": cell.noise,
                  "level": cell.level, "seed": cell.seed, "mode": cell.mode}
-        for role, value in (("clean", math.inf), ("noisy", record.noisy_scores.get(primary))):
+        for role, scores in (("clean", {}), ("noisy", record.noisy_scores)):
             if (key, role) not in self.crops_done:
                 self.crops_done.add((key, role))
-                self.artifacts.crop(key, role, images[role], dict(about, psnr=value))
+                self.artifacts.crop(key, role, images[role], dict(about, **scores))
         if "denoised" in images:
             self.artifacts.crop(key, cell.method, images["denoised"],
-                                dict(about, psnr=record.scores.get(primary),
-                                     denoiser=cell.denoiser, device=cell.device))
+                                dict(about, **record.scores, denoiser=cell.denoiser,
+                                     device=cell.device))
 
 
 def worker_config(plan: Plan, registry_factory: str | None) -> WorkerConfig:
@@ -89,7 +87,7 @@ def worker_config(plan: Plan, registry_factory: str | None) -> WorkerConfig:
     sweep = plan.sweep
     jobs = 1 if sweep.executor == "serial" else (sweep.jobs or default_jobs())
     return WorkerConfig(
-        crop=sweep.crop, repeats=sweep.repeats, protocol=Protocol(round8=sweep.round8),
+        crop=sweep.crop, repeats=sweep.repeats, protocol=sweep.resolved_protocol(),
         metrics=tuple(plan.metrics),
         visual=frozenset((spec, image) for spec, loaded in plan.datasets.items()
                          for image in visual_images(loaded, sweep.visual_images)),

@@ -13,15 +13,15 @@ import math
 import os
 import sys
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bench.datasets import centre_crop
-from bench.interfaces import Denoiser, NoisyImage, estimate_sigma
+from bench.interfaces import Denoiser, NoisyImage, estimate_sigma, rms
 from bench.memory import PeakMemory
-from bench.plan import Cell
-from bench.protocol import Protocol, score
+from bench.plan import NO_SEED, Cell
+from bench.protocol import Protocol
 from bench.registry import build_registry
 from bench.store.artifacts import to_png_bytes
 from bench.store.results import CellRecord
@@ -31,7 +31,7 @@ from bench.timing import megapixels_per_second, time_call
 WARMUP_SIZE = 32
 #: Noise level of the warm-up call, [0, 1] units (a typical level: 25 in 8-bit units).
 WARMUP_SIGMA = 25 / 255
-#: Decoded images a worker keeps in memory.
+#: Decoded images a worker keeps in memory (clean, and noisy ones of real pairs).
 IMAGE_CACHE = 32
 #: Environment variables that size native thread pools; set in worker processes before
 #: numpy, OpenCV or torch are imported.
@@ -158,15 +158,17 @@ class CellRunner:
         self._warm_shapes: set[tuple] = set()
         self._noisy: ScoredNoisyImage | None = None
 
-    def image(self, dataset: str, name: str) -> np.ndarray:
-        """The clean image ``name`` of ``dataset``, read once and cached."""
+    def image(self, dataset: str, name: str, *, noisy: bool = False) -> np.ndarray:
+        """The clean image ``name`` of ``dataset`` (or, for a pair, its noisy image), read
+        once and cached."""
         from bench.datasets import open_dataset, read_image
 
-        key = (dataset, name)
+        key = (dataset, name, noisy)
         if key not in self._images:
             if dataset not in self._datasets:
                 self._datasets[dataset] = open_dataset(dataset, self.registry)
-            self._images[key] = read_image(self._datasets[dataset], name, crop=self.config.crop)
+            self._images[key] = read_image(self._datasets[dataset], name, crop=self.config.crop,
+                                           noisy=noisy)
             while len(self._images) > IMAGE_CACHE:
                 self._images.popitem(last=False)
         self._images.move_to_end(key)
@@ -177,10 +179,15 @@ class CellRunner:
         key = cell.noise_key()
         if self._noisy is None or self._noisy.key != key:
             clean = self.image(cell.dataset, cell.image)
-            noise = self.registry.create_noise(cell.noise)
-            noisy = noise.apply(clean, cell.level, cell.rng(), **dict(cell.noise_params))
+            if cell.real:
+                image = self.image(cell.dataset, cell.image, noisy=True)
+                noisy = NoisyImage(image, rms(clean, image))
+            else:
+                noise = self.registry.create_noise(cell.noise)
+                noisy = noise.apply(clean, cell.level, cell.rng(), **dict(cell.noise_params))
             protocol = self.config.protocol
-            scores = score(self.metrics, protocol.reference(clean), protocol.noisy(noisy.image))
+            noisy = replace(noisy, image=protocol.input(noisy.image))
+            scores = protocol.score(self.metrics, clean, noisy.image, output=False)
             self._noisy = ScoredNoisyImage(key, clean, noisy, scores)
         return self._noisy
 
@@ -231,7 +238,8 @@ class CellRunner:
         scored = self.noisy(cell)
         clean, noisy = scored.clean, scored.noisy
         record = CellRecord.start(cell, clean.shape, list(self.config.metrics),
-                                  workers=self.config.workers, timing=self.config.timing)
+                                  workers=self.config.workers, timing=self.config.timing,
+                                  protocol=self.config.protocol.label)
         record.noisy_scores = dict(scored.scores)
         oracle = cell.mode == "oracle"
         sigma = noisy.sigma if oracle else None
@@ -249,8 +257,7 @@ class CellRunner:
                                             synchronize=denoiser.synchronize)
             output = check_output(output, clean.shape)
             info = denoiser.run_info()
-            protocol = self.config.protocol
-            record.scores = score(self.metrics, protocol.reference(clean), protocol.output(output))
+            record.scores = self.config.protocol.score(self.metrics, clean, output, output=True)
             record.seconds = seconds
             record.mpix_per_s = megapixels_per_second(record.height, record.width, seconds)
             record.peak_memory_mb = memory.peak_mb
@@ -263,7 +270,8 @@ class CellRunner:
 
     def _images_to_keep(self, cell: Cell, clean, noisy, output) -> dict[str, bytes]:
         images = {}
-        if (cell.dataset, cell.image) in self.config.visual and cell.seed == self.config.visual_seed:
+        first_seed = cell.seed in (self.config.visual_seed, NO_SEED)
+        if (cell.dataset, cell.image) in self.config.visual and first_seed:
             size = self.config.visual_size
             images["clean"] = to_png_bytes(centre_crop(clean, size))
             images["noisy"] = to_png_bytes(centre_crop(noisy, size))

@@ -16,7 +16,7 @@ from bench.store.environment import describe_environment
 from bench.store.results import SCHEMA_VERSION
 
 #: Settings that change what a cell's numbers mean; resuming with other values is refused.
-RESUME_KEYS = ("crop", "round8", "repeats", "metrics")
+RESUME_KEYS = ("crop", "repeats", "metrics")
 
 
 def now() -> str:
@@ -47,6 +47,7 @@ def build_manifest(plan, registry) -> dict:
         "sweep": plan.sweep.to_dict(),
         "device": ",".join(plan.devices),
         "cells": len(plan.cells),
+        "protocol": plan.sweep.resolved_protocol().to_dict(),
         "metrics": {name: vars_of(registry.load("metric", name).info()) for name in plan.metrics},
         "denoiser_origins": {spec.name: registry.get("denoiser", spec.name).origin
                              for spec in plan.denoisers},
@@ -71,7 +72,7 @@ def check_resumable(previous: dict, current: dict, run_dir: Path) -> None:
     """Refuse to resume ``run_dir`` with a sweep whose results would not be comparable.
 
     Adding images, noises, levels, seeds, modes or denoisers is fine. Changing the crop, the
-    8-bit rounding, the repeats, the metrics, a dataset's content, a noise's parameters, or
+    protocol (8-bit input or output, border), the repeats, the metrics, a dataset's content, a noise's parameters, or
     the parameters a method ran with at a noise and level already in the run is not.
 
     Raises
@@ -88,6 +89,9 @@ def check_resumable(previous: dict, current: dict, run_dir: Path) -> None:
         if old.get(key) != new.get(key):
             raise ResumeError(f"run directory '{run_dir}' was run with {key}={old.get(key)!r}, "
                               f"not {new.get(key)!r}; use another --out")
+    if previous.get("protocol") != current["protocol"]:
+        raise ResumeError(f"run directory '{run_dir}' was run with protocol "
+                          f"{previous.get('protocol')}, not {current['protocol']}; use another --out")
     for spec, info in current["datasets"].items():
         before = previous.get("datasets", {}).get(spec)
         if before and before["sha256"] != info["sha256"]:

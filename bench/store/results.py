@@ -49,6 +49,8 @@ class CellRecord:
     noise_params: str  # JSON
     seed: int
     mode: str
+    #: The protocol stage's options (a preset's name, or key=value pairs): bench.protocol.
+    protocol: str
     #: The sigma the denoiser was given or estimated, 8-bit units; NaN when it used none.
     sigma_used: float
     denoiser: str
@@ -74,13 +76,13 @@ class CellRecord:
 
     @classmethod
     def start(cls, cell, shape: tuple[int, ...], metrics: list[str], *, workers: int,
-              timing: str) -> CellRecord:
+              timing: str, protocol: str) -> CellRecord:
         """The record of ``cell`` before it runs: no score, status ``failed``."""
         return cls(
             dataset=cell.dataset, image=cell.image, height=int(shape[0]), width=int(shape[1]),
             channels=1 if len(shape) == 2 else int(shape[2]), noise=cell.noise,
             level=float(cell.level), noise_params=json.dumps(dict(cell.noise_params)),
-            seed=cell.seed, mode=cell.mode, sigma_used=math.nan, denoiser=cell.denoiser,
+            seed=cell.seed, mode=cell.mode, protocol=protocol, sigma_used=math.nan, denoiser=cell.denoiser,
             params=json.dumps(dict(cell.params), default=str), device=cell.device,
             scores=dict.fromkeys(metrics, math.nan), noisy_scores=dict.fromkeys(metrics, math.nan),
             seconds=math.nan, mpix_per_s=math.nan, status="failed", error="", workers=workers,
@@ -89,9 +91,10 @@ class CellRecord:
 
     @classmethod
     def lost(cls, cell, shape: tuple[int, ...], metrics: list[str], status: str, reason: str,
-             *, workers: int, timing: str) -> CellRecord:
+             *, workers: int, timing: str, protocol: str) -> CellRecord:
         """The record of a cell that produced no result (its worker timed out or died)."""
-        record = cls.start(cell, shape, metrics, workers=workers, timing=timing)
+        record = cls.start(cell, shape, metrics, workers=workers, timing=timing,
+                           protocol=protocol)
         record.status, record.error = status, reason
         return record
 
