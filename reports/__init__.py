@@ -5,8 +5,8 @@ The public API, for scripts and notebooks (every table is a plain pandas DataFra
     from reports import load_run, summarise_ci, winners, rank, compare, write_report
 
     run = load_run("runs/20260101-120000")   # results, manifest and stored crops
-    summary = summarise_ci(run.results)      # means with 95% intervals over images and seeds
-    winners(summary)                         # best PSNR / SSIM and fastest near the best
+    summary = summarise_ci(run.results)      # every metric's mean with 95% intervals
+    winners(summary)                         # best by each metric and fastest near the best
     rank(summary)                            # mean rank of each method
     compare(before.results, run.results)     # paired differences between two runs
     write_report(run.run_dir)                # report.html + report.md in the run directory
@@ -15,16 +15,20 @@ Modules: :mod:`reports.load` (reading a run), :mod:`reports.stats` (summaries),
 :mod:`reports.compare` (run against run), :mod:`reports.plots` (matplotlib figures),
 :mod:`reports.grids` (crop grids), :mod:`reports.html` and :mod:`reports.markdown` (renderers),
 :mod:`reports.build` (writing a report), :mod:`reports.tables` (terminal tables).
+
+No metric is named in this package: every table, plot and page loops over the metric columns
+of the run (:func:`bench.metrics.metric_columns`; PSNR and SSIM by default, plus any metric a
+plugin registers), the first one being the primary metric that ranks the methods.
 """
 
 from reports.build import write_report
 from reports.compare import compare, pair_cells, regressions
 from reports.load import Run, load_run
 from reports.stats import (failures, method_label, method_labels, noisy_baseline, pareto_front, rank,
-                           speed_quality, summarise_ci, winners)
+                           run_metrics, speed_quality, summarise_ci, summary_metrics, winners)
 
 __all__ = [
     "Run", "compare", "failures", "load_run", "method_label", "method_labels", "noisy_baseline", "pair_cells",
-    "pareto_front", "rank", "regressions", "speed_quality", "summarise_ci", "winners",
-    "write_report",
+    "pareto_front", "rank", "regressions", "run_metrics", "speed_quality", "summarise_ci",
+    "summary_metrics", "winners", "write_report",
 ]

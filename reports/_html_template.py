@@ -38,8 +38,8 @@ figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .tile img { width: 96px; height: 96px; object-fit: contain; image-rendering: pixelated;
             border: 1px solid var(--line); background: var(--bg-alt); display: block; margin: 0 auto; }
 .tile figcaption { margin: 2px 0 0; color: var(--fg); font-size: 12px; overflow-wrap: anywhere; }
-.tile .psnr { display: block; color: var(--muted); font-variant-numeric: tabular-nums; }
-.tile.best .psnr { color: var(--good); font-weight: 700; }
+.tile .score { display: block; color: var(--muted); font-variant-numeric: tabular-nums; }
+.tile .score.best { color: var(--good); font-weight: 700; }
 details { margin: 4px 0 8px; }
 summary { cursor: pointer; color: var(--accent); }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace;
@@ -78,39 +78,39 @@ TEMPLATE = """<!DOCTYPE html>
 <section id="summary">
 <h2>Summary</h2>
 <div class="cards">
-{% if ranking | length %}<div class="card"><b>{{ ranking.method.iloc[0] }}</b><span>best mean PSNR rank</span></div>{% endif %}
+{% if ranking | length %}<div class="card"><b>{{ ranking[0].method }}</b><span>best mean {{ primary | name }} rank</span></div>{% endif %}
 <div class="card"><b>{{ ok_cells }} / {{ results | length }}</b><span>cells finished</span></div>
 <div class="card"><b>{{ failures | length }}</b><span>cells failed or timed out</span></div>
 </div>
 <h3>Winners per noise and level</h3>
-<p class="note">Best mean PSNR and best mean SSIM over images and seeds; “fastest near the
-winner” is the method with the highest median throughput whose mean PSNR is within
-{{ margin }} dB of the best.</p>
+<p class="note">Best mean {{ metric_names }} over images and seeds; “fastest near the
+winner” is the method with the highest median throughput whose mean {{ primary | name }} is within
+{{ margin }} of the best.{{ direction_note }}</p>
 <table>
 <thead><tr><th>noise</th>{% if several_modes %}<th>mode</th>{% endif %}<th class="num">level</th>
-<th>best PSNR</th><th class="num">dB</th><th>best SSIM</th><th class="num">SSIM</th>
-<th>fastest near the winner</th><th class="num">dB</th><th class="num">MP/s</th></tr></thead>
+{% for m in metrics %}<th>best {{ m | name }}</th><th class="num">{{ m | unit_header }}</th>{% endfor %}
+<th>fastest near the winner</th><th class="num">{{ primary | unit_header }}</th><th class="num">MP/s</th></tr></thead>
 <tbody>
-{% for w in winners.itertuples() %}
+{% for w in winners %}
 <tr><td>{{ w.noise }}</td>{% if several_modes %}<td>{{ w.mode }}</td>{% endif %}<td class="num">{{ w.level | level }}</td>
-<td>{{ w.psnr_winner }}</td><td class="num">{{ w.psnr | number(2) }}</td>
-<td>{{ w.ssim_winner }}</td><td class="num">{{ w.ssim | number(3) }}</td>
-<td>{{ w.fastest_near }}</td><td class="num">{{ w.fastest_psnr | number(2) }}</td>
+{% for m in metrics %}<td>{{ w[m.name ~ "_winner"] | dash }}</td><td class="num">{{ w[m.name] | number(m.decimals) }}</td>
+{% endfor %}
+<td>{{ w.fastest_near }}</td><td class="num">{{ w["fastest_" ~ primary.name] | number(primary.decimals) }}</td>
 <td class="num">{{ w.fastest_mpix_per_s | rate }}</td></tr>
 {% endfor %}
 </tbody>
 </table>
 <h3>Overall ranking</h3>
 <p class="note">Mean rank over the {{ n_conditions }} noise/level conditions (1 = best), wins by
-mean PSNR, the mean of the per-condition mean PSNRs and the median throughput.</p>
+mean {{ primary | name }}, the mean of the per-condition mean {{ primary | name }}s and the median throughput.</p>
 <table>
-<thead><tr><th class="num">#</th><th>method</th><th class="num">PSNR rank</th><th class="num">SSIM rank</th>
-<th class="num">wins</th><th class="num">mean PSNR (dB)</th><th class="num">MP/s</th></tr></thead>
+<thead><tr><th class="num">#</th><th>method</th>{% for m in metrics %}<th class="num">{{ m | name }} rank</th>{% endfor %}
+<th class="num">wins</th><th class="num">mean {{ primary.label }}</th><th class="num">MP/s</th></tr></thead>
 <tbody>
-{% for r in ranking.itertuples() %}
-<tr><td class="num">{{ loop.index }}</td><td>{{ r.method }}</td><td class="num">{{ r.psnr_rank | number(2) }}</td>
-<td class="num">{{ r.ssim_rank | number(2) }}</td><td class="num">{{ r.psnr_wins }} / {{ r.conditions }}</td>
-<td class="num">{{ r.psnr | number(2) }}</td><td class="num">{{ r.mpix_per_s | rate }}</td></tr>
+{% for r in ranking %}
+<tr><td class="num">{{ loop.index }}</td><td>{{ r.method }}</td>{% for m in metrics %}<td class="num">{{ r[m.name ~ "_rank"] | number(2) }}</td>
+{% endfor %}<td class="num">{{ r[primary.name ~ "_wins"] }} / {{ r.conditions }}</td>
+<td class="num">{{ r[primary.name] | number(primary.decimals) }}</td><td class="num">{{ r.mpix_per_s | rate }}</td></tr>
 {% endfor %}
 </tbody>
 </table>
@@ -118,9 +118,9 @@ mean PSNR, the mean of the per-condition mean PSNRs and the median throughput.</
 
 <section id="tables">
 <h2>Quality by noise and level</h2>
-<p class="note">Mean PSNR (dB, first line) and SSIM (second line) with the half-width of the 95%
+<p class="note">Mean {{ metric_lines }} with the half-width of the 95%
 t-interval over images and seeds; no interval when a cell has a single measurement. The best
-method of each column is in green. MP/s is the median throughput (megapixels per second) on the
+method of each column is in green.{{ direction_note }} MP/s is the median throughput (megapixels per second) on the
 method's device. {{ timing_note }}</p>
 <div class="columns">
 {% for t in tables %}
@@ -131,7 +131,7 @@ method's device. {{ timing_note }}</p>
 <tbody>
 {% for row in t.rows %}
 <tr{% if row.baseline %} class="baseline"{% endif %}><td>{{ row.label }}</td>
-{% for c in row.cells %}<td class="num">{% if c is none %}–{% elif c.psnr != c.psnr %}<span class="failed">{{ c.failed }} failed</span>{% else %}<span{% if c.best_psnr %} class="best"{% endif %}>{{ c.psnr | ci(c.psnr_ci, 2) }}</span><span class="sub{% if c.best_ssim %} best{% endif %}">{{ c.ssim | ci(c.ssim_ci, 3) }}</span>{% if c.failed %}<span class="failed">{{ c.failed }} failed</span>{% endif %}{% endif %}</td>
+{% for c in row.cells %}<td class="num">{% if c is none %}–{% elif c[primary.name] != c[primary.name] %}<span class="failed">{{ c.failed }} failed</span>{% else %}{% for m in metrics %}{% set classes = (["sub"] if not loop.first else []) + (["best"] if m.name in c.best else []) %}<span{% if classes %} class="{{ classes | join(" ") }}"{% endif %}>{{ c[m.name] | ci(c[m.name ~ "_ci"], m.decimals) }}</span>{% endfor %}{% if c.failed %}<span class="failed">{{ c.failed }} failed</span>{% endif %}{% endif %}</td>
 {% endfor %}<td class="num">{% if not row.baseline %}{{ row.mpix_per_s | rate }}{% endif %}</td></tr>
 {% endfor %}
 </tbody>
@@ -154,12 +154,12 @@ method's device. {{ timing_note }}</p>
 <section id="images">
 <h2>Visual comparison</h2>
 <p class="note">The central crop of each stored image (first seed), enlarged without smoothing; under
-each crop, the PSNR of the whole denoised image. The best denoiser of each row is in green.</p>
+each crop, the {{ metric_names }} of the whole image. The best denoiser of each row by each metric is in green.</p>
 {% for g in grids %}
 <h3 id="{{ g.anchor }}">{{ g.title }}</h3>
 <div class="grid">
 {% for tile in g.tiles %}
-<figure class="tile{% if tile.best %} best{% endif %}"><img src="{{ tile.uri }}" alt="{{ tile.label }}"><figcaption>{{ tile.label }}<span class="psnr">{{ tile.psnr | psnr_label }}</span></figcaption></figure>
+<figure class="tile"><img src="{{ tile.uri }}" alt="{{ tile.label }}"><figcaption>{{ tile.label }}{% if tile.reference %}<span class="score">reference</span>{% else %}{% for m in metrics %}<span class="score{% if m.name in tile.best %} best{% endif %}">{{ tile.scores.get(m.name) | score(m) }}</span>{% endfor %}{% endif %}</figcaption></figure>
 {% endfor %}
 </div>
 {% else %}

@@ -16,16 +16,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.metrics import MetricInfo
 from reports.grids import Grid, build_grids
 from reports.load import Run, load_run
-from reports.stats import failures, noisy_baseline, rank, summarise_ci, winners
+from reports.stats import (CI_SUFFIX, failures, noisy_baseline, rank, run_metrics, summarise_ci,
+                           summary_metrics, winners)
 
 HTML_NAME, MARKDOWN_NAME, FIGURES = "report.html", "report.md", "report"
 
 
 @dataclass
 class QualityRow:
-    """One method (or the noisy input) across the levels of one noise and mode."""
+    """One method (or the noisy input) across the levels of one noise and mode.
+
+    Each cell is None (level not run) or a dict: per metric ``m`` its mean ``m`` and
+    half-width ``m_ci``, then ``n``, ``failed`` and ``best`` (the metrics by which the
+    method is the best of the column).
+    """
 
     label: str
     cells: list[dict]
@@ -52,6 +59,10 @@ class ReportData:
     run : Run
     summary, baseline, winners, ranking, failures : pandas.DataFrame
         See :mod:`reports.stats`.
+    metrics : list of MetricInfo
+        The run's metrics, primary first.
+    margin : float
+        "Fastest near the winner" margin, in the primary metric's unit.
     tables : list of QualityTable
     grids : list of Grid
     failure_groups : list of dict
@@ -63,6 +74,8 @@ class ReportData:
     """
 
     run: Run
+    metrics: list[MetricInfo]
+    margin: float
     summary: pd.DataFrame
     baseline: pd.DataFrame
     winners: pd.DataFrame
@@ -84,39 +97,49 @@ class ReportFiles:
     figures: list[Path]
 
 
-def quality_tables(summary: pd.DataFrame, baseline: pd.DataFrame) -> list[QualityTable]:
-    """Method x level tables per noise and mode, methods by mean PSNR over levels, best first.
+def quality_tables(summary: pd.DataFrame, baseline: pd.DataFrame, *,
+                   metrics: list[MetricInfo] | None = None) -> list[QualityTable]:
+    """Method x level tables per noise and mode, methods by the primary metric, best first.
 
-    Each cell is a dict with ``psnr``, ``psnr_ci``, ``ssim``, ``ssim_ci``, ``n``, ``failed``
-    and ``best_psnr`` / ``best_ssim`` (the column's best method); missing levels are None.
+    Each cell is a dict with, per metric ``m``, ``m`` and ``m_ci`` (``psnr``, ``psnr_ci``,
+    ``ssim``, ``ssim_ci``, ...), ``n``, ``failed`` and ``best`` (the names of the metrics by
+    which it is the column's best method, in each metric's direction); missing levels are
+    None.
     """
+    metrics = summary_metrics(summary, metrics)
+    primary = metrics[0]
     tables = []
     for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
         levels = sorted(part["level"].unique())
         best = {}
         for lv in levels:
             at = part[part["level"] == lv]
-            best[lv] = (at["psnr"].max(), at["ssim"].max())
+            best[lv] = {info.name: info.best(at[info.name]) for info in metrics}
         rows = []
         base = baseline[(baseline["noise"] == noise) & (baseline["mode"] == mode)].set_index("level")
         rows.append(QualityRow("noisy input", [
-            _cell(base.loc[lv], None) if lv in base.index else None for lv in levels],
+            _cell(base.loc[lv], None, metrics) if lv in base.index else None for lv in levels],
             baseline=True))
-        order = part.groupby("method", sort=False)["psnr"].mean().sort_values(
-            ascending=False, na_position="last", kind="stable").index
+        order = part.groupby("method", sort=False)[primary.name].mean().sort_values(
+            ascending=not primary.higher_is_better, na_position="last", kind="stable").index
         for method in order:
             mine = part[part["method"] == method].set_index("level")
-            cells = [_cell(mine.loc[lv], best[lv]) if lv in mine.index else None for lv in levels]
+            cells = [_cell(mine.loc[lv], best[lv], metrics) if lv in mine.index else None
+                     for lv in levels]
             rows.append(QualityRow(method, cells, mine["mpix_per_s"].median()))
         tables.append(QualityTable(noise, mode, levels, rows))
     return tables
 
 
-def _cell(entry: pd.Series, best: tuple | None) -> dict:
-    cell = {name: entry[name] for name in ("psnr", "psnr_ci", "ssim", "ssim_ci", "n")}
+def _cell(entry: pd.Series, best: dict | None, metrics: list[MetricInfo]) -> dict:
+    cell = {}
+    for info in metrics:
+        cell[info.name] = entry[info.name]
+        cell[info.name + CI_SUFFIX] = entry[info.name + CI_SUFFIX]
+    cell["n"] = entry["n"]
     cell["failed"] = int(entry.get("failed", 0))
-    cell["best_psnr"] = best is not None and cell["psnr"] == best[0]
-    cell["best_ssim"] = best is not None and cell["ssim"] == best[1]
+    cell["best"] = () if best is None else tuple(
+        info.name for info in metrics if cell[info.name] == best[info.name])
     return cell
 
 
@@ -180,23 +203,28 @@ def gather(run: Run, *, figures_dir: str | Path | None = None) -> ReportData:
     """
     from reports.plots import method_colours, plot_quality_vs_level, plot_quality_vs_speed
 
-    summary = summarise_ci(run.results)
-    baseline = noisy_baseline(run.results)
-    ranking = rank(summary)
+    metrics = run_metrics(run.results)
+    margin = metrics[0].margin
+    summary = summarise_ci(run.results, metrics=metrics)
+    baseline = noisy_baseline(run.results, metrics=metrics)
+    ranking = rank(summary, metrics=metrics)
     order = list(ranking["method"]) + [m for m in summary["method"].unique()
                                        if m not in set(ranking["method"])]
     failed = failures(run.results)
-    data = ReportData(run, summary, baseline, winners(summary), ranking, failed,
-                      quality_tables(summary, baseline), build_grids(run.crops, order),
+    data = ReportData(run, metrics, margin, summary, baseline,
+                      winners(summary, metrics=metrics, margin=margin), ranking, failed,
+                      quality_tables(summary, baseline, metrics=metrics),
+                      build_grids(run.crops, order, results=run.results, metrics=metrics),
                       failure_groups(failed), method_params(run.results))
     figures_dir = Path(figures_dir) if figures_dir is not None else run.run_dir / FIGURES
     figures_dir.mkdir(parents=True, exist_ok=True)
     colours = method_colours(order)
-    if summary["psnr"].notna().any():
+    if summary[metrics[0].name].notna().any():
         data.figures["Quality against noise level"] = plot_quality_vs_level(
-            summary, baseline, figures_dir / "quality_vs_level.png", colours=colours)
+            summary, baseline, figures_dir / "quality_vs_level.png", metrics=metrics,
+            colours=colours)
         data.figures["Quality against throughput"] = plot_quality_vs_speed(
-            summary, figures_dir / "quality_vs_speed.png", colours=colours)
+            summary, figures_dir / "quality_vs_speed.png", metrics=metrics, colours=colours)
     return data
 
 

@@ -1,4 +1,7 @@
-"""Number formatting shared by the HTML and Markdown reports (plain text, unescaped)."""
+"""Number and label formatting shared by the reports and the terminal (plain text, unescaped).
+
+Metric arguments are :class:`bench.metrics.MetricInfo` objects.
+"""
 
 from __future__ import annotations
 
@@ -38,11 +41,56 @@ def level(value: float) -> str:
     return f"{value:g}"
 
 
-def psnr_label(value: float) -> str:
-    """PSNR under a crop: ``"31.20 dB"``, ``"∞"`` for the clean image."""
+def score(value: float, info) -> str:
+    """A metric's value under a crop: ``"31.20 dB"`` with a unit, ``"SSIM 0.853"`` without.
+
+    ``"–"`` when missing; an infinite PSNR (an output equal to the clean image) is ``"∞ dB"``.
+    """
     if _missing(value):
         return "–"
-    return "reference" if math.isinf(value) else f"{value:.2f} dB"
+    if math.isinf(value):
+        text = "∞" if value > 0 else "−∞"
+    else:
+        text = f"{value:.{info.decimals}f}"
+    return f"{text} {info.unit}" if info.unit else f"{name(info)} {text}"
+
+
+def name(info) -> str:
+    """A metric's display name: ``"PSNR"``."""
+    return info.name.upper()
+
+
+def unit_header(info) -> str:
+    """Header of a column of a metric's values: its unit (``"dB"``), else its name (``"SSIM"``)."""
+    return info.unit or name(info)
+
+
+def delta_header(info) -> str:
+    """Header of a column of differences: ``"ΔPSNR dB"``, ``"ΔSSIM"``."""
+    return f"Δ{name(info)}" + (f" {info.unit}" if info.unit else "")
+
+
+def words(items) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def direction_note(metrics, *, prefix: str = "", suffix: str = "") -> str:
+    """``prefix + "TOY: lower is better" + suffix`` when a metric improves downwards, else ``""``."""
+    lower = [name(info) for info in metrics if not info.higher_is_better]
+    return f"{prefix}{words(lower)}: lower is better{suffix}" if lower else ""
+
+
+def margin(value: float, info) -> str:
+    """A margin in a metric's unit: ``"0.5 dB"``, ``"0.01"``."""
+    return f"{value:g} {info.unit}" if info.unit else f"{value:g}"
+
+
+def ordinal(n: int) -> str:
+    """``"first"`` ... ``"sixth"`` for 1-6, ``"7th"`` beyond."""
+    names = ("first", "second", "third", "fourth", "fifth", "sixth")
+    return names[n - 1] if 1 <= n <= len(names) else f"{n}th"
 
 
 def count(n: int, noun: str) -> str:

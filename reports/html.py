@@ -27,32 +27,49 @@ def _environment():
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(number=fmt.number, rate=fmt.rate, level=fmt.level,
-                       psnr_label=fmt.psnr_label, ci=fmt.mean_ci, count=fmt.count)
+    env.filters.update(number=fmt.number, rate=fmt.rate, level=fmt.level, ci=fmt.mean_ci,
+                       count=fmt.count, score=fmt.score, name=fmt.name,
+                       unit_header=fmt.unit_header, dash=_dash)
     return env
 
 
-def render_html(data: ReportData, *, margin_db: float = 0.5) -> str:
+def _dash(value) -> str:
+    """A method name, ``"–"`` when there is none (a metric no cell scored)."""
+    return "–" if value is None or value != value else value
+
+
+def _lines(metrics) -> str:
+    """``"PSNR (dB, first line) and SSIM (second line)"``."""
+    parts = []
+    for i, info in enumerate(metrics, 1):
+        where = f"{fmt.ordinal(i)} line"
+        parts.append(f"{fmt.name(info)} ({info.unit}, {where})" if info.unit
+                     else f"{fmt.name(info)} ({where})")
+    return fmt.words(parts)
+
+
+def render_html(data: ReportData) -> str:
     """The report page as a string.
 
     Parameters
     ----------
     data : ReportData
-        From :func:`reports.build.gather`.
-    margin_db : float
-        The margin used for "fastest near the winner", in dB (shown in the text).
+        From :func:`reports.build.gather`; its ``metrics`` give the columns (one per metric,
+        primary first) and its ``margin`` the "fastest near the winner" margin.
     """
     run, manifest = data.run, data.run.manifest
     env = manifest.get("environment", {})
+    metrics = data.metrics
     grids = []
     for grid in data.grids:
         tiles = []
         for tile in grid.tiles:
             path = run.run_dir / tile.path
             if path.is_file():
-                tiles.append(dict(asdict(tile), uri=data_uri(path)))
+                tiles.append(dict(asdict(tile), reference=tile.reference, uri=data_uri(path)))
         grids.append({"title": grid.title, "anchor": grid.anchor, "tiles": tiles})
     results = run.results
+    names = fmt.words([fmt.name(info) for info in metrics])
     context = {
         "css": CSS, "run": run, "manifest": manifest, "env": env,
         "cpu": env.get("cpu", {}), "sweep": manifest.get("sweep", {}),
@@ -60,12 +77,16 @@ def render_html(data: ReportData, *, margin_db: float = 0.5) -> str:
                         for key, value in manifest.get("sweep", {}).items()],
         "origins": manifest.get("denoiser_origins", {}),
         "results": results, "summary": data.summary,
+        "metrics": metrics, "primary": metrics[0], "metric_names": names,
+        "metric_lines": _lines(metrics),
+        "direction_note": fmt.direction_note(metrics, prefix=" ", suffix="."),
         "ok_cells": int((results["status"] == "ok").sum()),
         "n_images": results[["dataset", "image"]].drop_duplicates().shape[0],
         "n_seeds": results["seed"].nunique(),
         "n_conditions": data.summary[["noise", "mode", "level"]].drop_duplicates().shape[0],
         "several_modes": data.summary["mode"].nunique() > 1,
-        "winners": data.winners, "ranking": data.ranking, "margin": f"{margin_db:g}",
+        "winners": data.winners.to_dict("records"), "ranking": data.ranking.to_dict("records"),
+        "margin": fmt.margin(data.margin, metrics[0]),
         "tables": data.tables, "grids": grids, "failures": data.failures,
         "timing_note": timing_note(results), "failure_groups": data.failure_groups, "params": data.params,
         "figures": [(title, data_uri(path)) for title, path in data.figures.items()],

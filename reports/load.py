@@ -17,9 +17,9 @@ from bench.store.artifacts import read_crop_index
 from bench.errors import DataError
 from bench.store.results import load_manifest, load_results
 
-#: Columns of :attr:`Run.crops`, in order.
+#: Columns of :attr:`Run.crops`, in order; one column per metric of the run follows.
 CROP_COLUMNS = ["dataset", "image", "noise", "level", "seed", "mode", "role", "denoiser",
-                "device", "psnr", "path"]
+                "device", "path"]
 
 
 @dataclass
@@ -36,8 +36,8 @@ class Run:
         The run's ``manifest.json``: sweep configuration, environment, dataset hashes.
     crops : pandas.DataFrame
         One row per stored crop (see :data:`CROP_COLUMNS`); ``role`` is ``"clean"``,
-        ``"noisy"`` or the method label of a denoiser, ``path`` is relative to ``run_dir``
-        and ``psnr`` is in dB against the clean image (infinite for the clean crop).
+        ``"noisy"`` or the method label of a denoiser, ``path`` is relative to ``run_dir``;
+        the metric columns hold the noisy or denoised image's scores (NaN for the clean crop).
     """
 
     run_dir: Path
@@ -73,5 +73,5 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     if results.empty:
         raise DataError(f"run directory '{run_dir}' has no results yet")
     crops = pd.DataFrame(read_crop_index(run_dir))
-    crops = crops.reindex(columns=CROP_COLUMNS)
+    crops = crops.reindex(columns=CROP_COLUMNS + [c for c in crops.columns if c not in CROP_COLUMNS])
     return Run(run_dir, results, load_manifest(run_dir), crops)

@@ -26,18 +26,19 @@ def table(header: list[str], rows: list[list[str]], right: set[int] = frozenset(
     return lines + [""]
 
 
-def render_markdown(data: ReportData, *, margin_db: float = 0.5) -> str:
+def render_markdown(data: ReportData) -> str:
     """The report as Markdown text (the same tables as the HTML page).
 
     Parameters
     ----------
     data : ReportData
-        From :func:`reports.build.gather`.
-    margin_db : float
-        The margin used for "fastest near the winner", in dB.
+        From :func:`reports.build.gather`; its ``metrics`` give the columns (one per metric,
+        primary first) and its ``margin`` the "fastest near the winner" margin.
     """
     run, manifest = data.run, data.run.manifest
-    results, summary = run.results, data.summary
+    results, summary, metrics = run.results, data.summary, data.metrics
+    primary = metrics[0]
+    direction = " " + text(fmt.direction_note(metrics, suffix=".")) if fmt.direction_note(metrics) else ""
     several_modes = summary["mode"].nunique() > 1
     ok = int((results["status"] == "ok").sum())
     out = [f"# Denoising benchmark — {text(run.name)}", "",
@@ -45,33 +46,45 @@ def render_markdown(data: ReportData, *, margin_db: float = 0.5) -> str:
            f"{ok} finished, {len(data.failures)} failed or timed out.", ""]
 
     out += ["## Summary", "", "### Winners per noise and level", "",
-            f"Best mean PSNR and SSIM over images and seeds; *fastest near the winner* is the "
-            f"method with the highest median MP/s within {margin_db:g} dB of the best mean PSNR.", ""]
-    header = ["noise"] + (["mode"] if several_modes else []) + [
-        "level", "best PSNR", "dB", "best SSIM", "SSIM", "fastest near the winner", "dB", "MP/s"]
-    offset = 1 if several_modes else 0
-    rows = [[text(w.noise)] + ([text(w.mode)] if several_modes else []) + [
-        fmt.level(w.level), text(w.psnr_winner), fmt.number(w.psnr), text(w.ssim_winner),
-        fmt.number(w.ssim, 3), text(w.fastest_near), fmt.number(w.fastest_psnr),
-        fmt.rate(w.fastest_mpix_per_s)] for w in data.winners.itertuples()]
-    out += table(header, rows, {1 + offset, 3 + offset, 5 + offset, 7 + offset, 8 + offset})
+            f"Best mean {text(fmt.words([fmt.name(i) for i in metrics]))} over images and seeds; "
+            f"*fastest near the winner* is the method with the highest median MP/s within "
+            f"{text(fmt.margin(data.margin, primary))} of the best mean {text(fmt.name(primary))}."
+            + direction, ""]
+    header = ["noise"] + (["mode"] if several_modes else []) + ["level"]
+    for info in metrics:
+        header += [f"best {text(fmt.name(info))}", text(fmt.unit_header(info))]
+    header += ["fastest near the winner", text(fmt.unit_header(primary)), "MP/s"]
+    first = 2 if several_modes else 1  # the level column
+    rows = []
+    for w in data.winners.to_dict("records"):
+        row = [text(w["noise"])] + ([text(w["mode"])] if several_modes else []) + [fmt.level(w["level"])]
+        for info in metrics:
+            row += [text(_name(w[f"{info.name}_winner"])), fmt.number(w[info.name], info.decimals)]
+        row += [text(w["fastest_near"]), fmt.number(w[f"fastest_{primary.name}"], primary.decimals),
+                fmt.rate(w["fastest_mpix_per_s"])]
+        rows.append(row)
+    right = {first} | {first + 2 * (i + 1) for i in range(len(metrics))} | {len(header) - 2,
+                                                                             len(header) - 1}
+    out += table(header, rows, right)
 
     out += ["### Overall ranking", ""]
-    rows = [[str(i), text(r.method), fmt.number(r.psnr_rank), fmt.number(r.ssim_rank),
-             f"{r.psnr_wins} / {r.conditions}", fmt.number(r.psnr), fmt.rate(r.mpix_per_s)]
-            for i, r in enumerate(data.ranking.itertuples(), 1)]
-    out += table(["#", "method", "PSNR rank", "SSIM rank", "wins", "mean PSNR (dB)", "MP/s"],
-                 rows, {0, 2, 3, 4, 5, 6})
+    rows = [[str(i), text(r["method"])] + [fmt.number(r[f"{info.name}_rank"]) for info in metrics]
+            + [f"{r[primary.name + '_wins']} / {r['conditions']}",
+               fmt.number(r[primary.name], primary.decimals), fmt.rate(r["mpix_per_s"])]
+            for i, r in enumerate(data.ranking.to_dict("records"), 1)]
+    header = (["#", "method"] + [f"{text(fmt.name(info))} rank" for info in metrics]
+              + ["wins", f"mean {text(primary.label)}", "MP/s"])
+    out += table(header, rows, {0} | set(range(2, len(header))))
 
     out += ["## Quality by noise and level", "",
-            "Mean PSNR (dB) / SSIM with the half-width of the 95% t-interval over images and "
-            "seeds (no interval for a single measurement); **bold**: the best of the column. "
-            + text(timing_note(results)), ""]
+            f"Mean {text(' / '.join(info.label for info in metrics))} with the half-width of the "
+            "95% t-interval over images and seeds (no interval for a single measurement); "
+            "**bold**: the best of the column." + direction + " " + text(timing_note(results)), ""]
     for t in data.tables:
         title = f"### {text(t.noise)} noise" + (f", {text(t.mode)} mode" if several_modes else "")
         rows = []
         for row in t.rows:
-            cells = [_md_cell(c) for c in row.cells]
+            cells = [_md_cell(c, metrics) for c in row.cells]
             label = f"*{text(row.label)}*" if row.baseline else text(row.label)
             rows.append([label] + cells + ["" if row.baseline else fmt.rate(row.mpix_per_s)])
         header = ["method"] + [f"level {fmt.level(lv)}" for lv in t.levels] + ["MP/s"]
@@ -84,14 +97,16 @@ def render_markdown(data: ReportData, *, margin_db: float = 0.5) -> str:
 
     if data.grids:
         out += ["## Visual comparison", "",
-                "Central crops of the stored images (first seed), PSNR of the whole image.", ""]
+                f"Central crops of the stored images (first seed), "
+                f"{text(fmt.words([fmt.name(i) for i in metrics]))} of the whole image; "
+                f"**bold**: the best denoiser.", ""]
         for grid in data.grids:
             out += [f"### {text(grid.title)}", ""]
             header = [text(tile.label) for tile in grid.tiles]
             images = [f"![{text(tile.label)}]({tile.path})" for tile in grid.tiles]
-            scores = [("**%s**" if tile.best else "%s") % fmt.psnr_label(tile.psnr)
-                      for tile in grid.tiles]
-            out += table(header, [images, scores])
+            scores = [[_md_score(tile, info, first=i == 0) for tile in grid.tiles]
+                      for i, info in enumerate(metrics)]
+            out += table(header, [images] + scores)
 
     out += ["## Failures", ""]
     if not data.failure_groups:
@@ -126,15 +141,29 @@ def render_markdown(data: ReportData, *, margin_db: float = 0.5) -> str:
     return "\n".join(out)
 
 
-def _md_cell(cell: dict | None) -> str:
+def _name(value) -> str:
+    return "–" if value is None or value != value else value
+
+
+def _md_score(tile, info, *, first: bool) -> str:
+    """A tile's score by ``info``, bold for the best denoiser; "reference" for the clean image."""
+    if tile.reference:
+        return "reference" if first else ""
+    label = text(fmt.score(tile.scores.get(info.name), info))
+    return f"**{label}**" if info.name in tile.best else label
+
+
+def _md_cell(cell: dict | None, metrics) -> str:
     if cell is None:
         return "–"
-    if cell["psnr"] != cell["psnr"]:
+    primary = metrics[0].name
+    if cell[primary] != cell[primary]:
         return f"{cell['failed']} failed"
-    psnr = fmt.mean_ci(cell["psnr"], cell["psnr_ci"], 2)
-    ssim = fmt.mean_ci(cell["ssim"], cell["ssim_ci"], 3)
-    text_ = f"{'**' + psnr + '**' if cell['best_psnr'] else psnr} / " \
-            f"{'**' + ssim + '**' if cell['best_ssim'] else ssim}"
+    parts = []
+    for info in metrics:
+        value = fmt.mean_ci(cell[info.name], cell[info.name + "_ci"], info.decimals)
+        parts.append(f"**{value}**" if info.name in cell["best"] else value)
+    text_ = " / ".join(parts)
     if cell["failed"]:
         text_ += f" ({cell['failed']} failed)"
     return text_

@@ -10,6 +10,11 @@ the terminal and a notebook::
     winners(summary)                         # who wins at each noise and level
     rank(summary)                            # mean rank of each method over all conditions
 
+Metrics are not named here: every function loops over the metric columns of the run
+(:func:`bench.metrics.metric_columns`: ``psnr`` and ``ssim`` by default, and any metric a plugin
+registers), the first being the primary one that orders the rows, and reads each metric's
+direction, unit and margin from its :class:`bench.metrics.MetricInfo`.
+
 A *method* is a denoiser with the parameters the sweep set, on a device: ``"nlm"`` on the
 CPU, ``"dncnn@cuda"`` on a GPU, ``"dncnn(precision=bf16)@cuda"``; one run can hold several
 parameter sets of one denoiser, and each is its own method.
@@ -22,10 +27,15 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench.errors import DataError
+from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX, MetricInfo, metric_info, metric_infos
+
 #: The columns one summary row stands for.
 GROUP = ["noise", "mode", "level", "denoiser", "device"]
 #: The columns one condition (noise, mode and level) stands for.
 CONDITION = ["noise", "mode", "level"]
+#: Suffix of the column that holds the half-width of a metric's confidence interval.
+CI_SUFFIX = "_ci"
 
 
 def method_label(denoiser: str, device: str) -> str:
@@ -88,13 +98,68 @@ def _half_widths(std: pd.Series, n: pd.Series, confidence: float) -> pd.Series:
                      index=std.index, dtype="float64")
 
 
-def summarise_ci(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean PSNR and SSIM with confidence intervals over images and seeds, and throughput.
+def run_metrics(results: pd.DataFrame, metrics: list[MetricInfo] | None = None) -> list[MetricInfo]:
+    """The metrics of a results table, primary first.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A run's results: a column ``m`` and ``noisy_m`` per metric ``m``.
+    metrics : list of MetricInfo, optional
+        Returned as given when the caller knows them.
+
+    Returns
+    -------
+    list of MetricInfo
+        :func:`bench.metrics.metric_infos` of ``results``; a table made by hand without the
+        ``noisy_`` columns falls back to the default metrics it has (PSNR, SSIM).
+
+    Raises
+    ------
+    DataError
+        When the table has no metric column at all.
+    """
+    if metrics is not None:
+        return list(metrics)
+    found = metric_infos(results)
+    return found or _defaults_in(results)
+
+
+def summary_metrics(table: pd.DataFrame, metrics: list[MetricInfo] | None = None) -> list[MetricInfo]:
+    """The metrics of a summary table (:func:`summarise_ci`, :func:`noisy_baseline`), primary first.
+
+    A summary holds, per metric ``m``, the mean ``m`` and the half-width ``m_ci``; a summary
+    made by hand without the ``_ci`` columns falls back to the default metrics it has.
+    """
+    if metrics is not None:
+        return list(metrics)
+    columns = list(table.columns)
+    found = [metric_info(c) for c in columns if f"{c}{CI_SUFFIX}" in columns]
+    return found or _defaults_in(table)
+
+
+def _defaults_in(table: pd.DataFrame) -> list[MetricInfo]:
+    found = [metric_info(name) for name in DEFAULT_METRICS if name in table.columns]
+    if not found:
+        raise DataError("the table has no metric column (e.g. 'psnr' beside 'noisy_psnr')")
+    return found
+
+
+def _ascending(info: MetricInfo) -> bool:
+    """Sort order that puts the best values first."""
+    return not info.higher_is_better
+
+
+def summarise_ci(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
+                 confidence: float = 0.95) -> pd.DataFrame:
+    """Mean of every metric with confidence intervals over images and seeds, and throughput.
 
     Parameters
     ----------
     results : pandas.DataFrame
         A run's results (see :data:`bench.store.results.COLUMNS`).
+    metrics : list of MetricInfo, optional
+        The metrics to summarise, primary first; :func:`run_metrics` of ``results`` by default.
     confidence : float
         Coverage of the intervals (0.95 gives 95% intervals).
 
@@ -102,126 +167,173 @@ def summarise_ci(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataF
     -------
     pandas.DataFrame
         One row per noise, mode, level and method (denoiser, device and parameter set), with
-        columns ``method`` (see :func:`method_labels`), ``cells`` (all cells), ``failed`` (cells not ``ok``), ``n``
-        (``ok`` cells: the images x seeds the means are over), ``psnr`` (mean, dB),
-        ``psnr_ci`` (half-width of the t-interval, dB; NaN when ``n < 2``), ``ssim``,
-        ``ssim_ci``, ``mpix_per_s`` (median megapixels per second) and ``seconds`` (median).
+        columns ``method`` (see :func:`method_labels`), ``cells`` (all cells), ``failed``
+        (cells not ``ok``), ``n`` (``ok`` cells: the images x seeds the means are over),
+        then for every metric ``m`` (``psnr``, ``ssim``, ...) ``m`` (mean, in the metric's
+        unit) and ``m_ci`` (half-width of the t-interval; NaN when ``n < 2``), then
+        ``mpix_per_s`` (median megapixels per second) and ``seconds`` (median).
         Failed cells count in ``cells`` and ``failed`` only. Rows are ordered by noise (as
-        first met), mode, level and mean PSNR, best first.
+        first met), mode, level and the mean of the primary metric, best first.
     """
+    metrics = run_metrics(results, metrics)
+    names = [info.name for info in metrics]
     results = results.assign(method=method_labels(results))
     ok = results[results["status"] == "ok"]
-    scores = ok.groupby(GROUP + ["method"], sort=False).agg(
-        n=("psnr", "size"), psnr=("psnr", "mean"), psnr_std=("psnr", "std"),
-        ssim=("ssim", "mean"), ssim_std=("ssim", "std"),
-        mpix_per_s=("mpix_per_s", "median"), seconds=("seconds", "median"))
+    aggregations = {"n": ("status", "size")}
+    for name in names:
+        aggregations[name] = (name, "mean")
+        aggregations[f"{name}_std"] = (name, "std")
+    aggregations.update(mpix_per_s=("mpix_per_s", "median"), seconds=("seconds", "median"))
+    scores = ok.groupby(GROUP + ["method"], sort=False).agg(**aggregations)
     counts = results.groupby(GROUP + ["method"], sort=False).agg(
         cells=("status", "size"), failed=("status", lambda s: int((s != "ok").sum())))
     summary = counts.join(scores)
     summary["n"] = summary["n"].fillna(0).astype("int64")
-    summary["psnr_ci"] = _half_widths(summary["psnr_std"], summary["n"], confidence)
-    summary["ssim_ci"] = _half_widths(summary["ssim_std"], summary["n"], confidence)
+    for name in names:
+        summary[f"{name}{CI_SUFFIX}"] = _half_widths(summary[f"{name}_std"], summary["n"], confidence)
     summary = summary.reset_index()
     noise_order = {name: i for i, name in enumerate(results["noise"].drop_duplicates())}
     summary = summary.assign(_noise=summary["noise"].map(noise_order)).sort_values(
-        ["_noise", "mode", "level", "psnr"], ascending=[True, True, True, False],
+        ["_noise", "mode", "level", names[0]], ascending=[True, True, True, _ascending(metrics[0])],
         na_position="last", kind="stable")
-    columns = GROUP + ["method", "cells", "failed", "n", "psnr", "psnr_ci", "ssim", "ssim_ci",
-                       "mpix_per_s", "seconds"]
+    columns = GROUP + ["method", "cells", "failed", "n"] + _mean_ci(names) + [
+        "mpix_per_s", "seconds"]
     return summary[columns].reset_index(drop=True)
 
 
-def noisy_baseline(results: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
-    """Mean PSNR and SSIM of the noisy inputs per noise, mode and level, with intervals.
+def _mean_ci(names: list[str]) -> list[str]:
+    return [column for name in names for column in (name, f"{name}{CI_SUFFIX}")]
 
-    Each noisy image counts once, however many denoisers saw it.
+
+def noisy_baseline(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
+                   confidence: float = 0.95) -> pd.DataFrame:
+    """Mean score of the noisy inputs per noise, mode and level, with intervals.
+
+    Each noisy image counts once, however many denoisers saw it. The score of metric ``m``
+    is read from the results column ``noisy_m``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``noise``, ``mode``, ``level``, ``n``, ``psnr``, ``psnr_ci``, ``ssim``,
-        ``ssim_ci``.
+        Columns ``noise``, ``mode``, ``level``, ``n``, then ``m`` and ``m_ci`` for every
+        metric ``m`` (``psnr``, ``psnr_ci``, ``ssim``, ``ssim_ci``, ...).
     """
+    names = [info.name for info in run_metrics(results, metrics)]
     unique = results.drop_duplicates(["dataset", "image", "noise", "level", "noise_params",
                                       "seed", "mode"])
-    base = unique.groupby(CONDITION, sort=False).agg(
-        n=("noisy_psnr", "size"), psnr=("noisy_psnr", "mean"), psnr_std=("noisy_psnr", "std"),
-        ssim=("noisy_ssim", "mean"), ssim_std=("noisy_ssim", "std"))
-    base["psnr_ci"] = _half_widths(base["psnr_std"], base["n"], confidence)
-    base["ssim_ci"] = _half_widths(base["ssim_std"], base["n"], confidence)
-    return base.reset_index()[CONDITION + ["n", "psnr", "psnr_ci", "ssim", "ssim_ci"]]
+    aggregations = {"n": ("status", "size")}
+    for name in names:
+        aggregations[name] = (NOISY_PREFIX + name, "mean")
+        aggregations[f"{name}_std"] = (NOISY_PREFIX + name, "std")
+    base = unique.groupby(CONDITION, sort=False).agg(**aggregations)
+    for name in names:
+        base[f"{name}{CI_SUFFIX}"] = _half_widths(base[f"{name}_std"], base["n"], confidence)
+    return base.reset_index()[CONDITION + ["n"] + _mean_ci(names)]
 
 
-def winners(summary: pd.DataFrame, *, margin_db: float = 0.5) -> pd.DataFrame:
-    """The best method at each noise, mode and level, and the fastest one close to it.
+def best_row(part: pd.DataFrame, info: MetricInfo) -> pd.Series | None:
+    """The first row of ``part`` with the best value of ``info``; None when all are missing."""
+    values = part[info.name].dropna()
+    if values.empty:
+        return None
+    return part.loc[values.idxmax() if info.higher_is_better else values.idxmin()]
+
+
+def within(values: pd.Series, best: float, info: MetricInfo, margin: float) -> pd.Series:
+    """Which ``values`` are no more than ``margin`` worse than ``best`` (False where missing)."""
+    if info.higher_is_better:
+        return values >= best - margin
+    return values <= best + margin
+
+
+def winners(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
+            margin: float | None = None) -> pd.DataFrame:
+    """The best method at each noise, mode and level by each metric, and the fastest one close.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         Output of :func:`summarise_ci`.
-    margin_db : float
-        How far below the best mean PSNR, in dB, a method may be and still count as
-        "close to the winner".
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`summary_metrics` of ``summary`` by default. Best means highest
+        or lowest as each metric's ``higher_is_better`` says.
+    margin : float, optional
+        How far from the best mean of the primary metric, in its unit, a method may be and
+        still count as "close to the winner"; the primary metric's ``margin`` by default
+        (0.5 dB for PSNR).
 
     Returns
     -------
     pandas.DataFrame
         One row per condition with at least one ``ok`` cell: ``noise``, ``mode``, ``level``,
-        ``psnr_winner`` and its ``psnr``, ``ssim_winner`` and its ``ssim``, and
-        ``fastest_near`` (the method with the highest median MP/s among those within
-        ``margin_db`` of the best mean PSNR) with its ``fastest_psnr`` and
+        then per metric ``m`` the method ``m_winner`` and its mean ``m`` (``psnr_winner``,
+        ``psnr``, ``ssim_winner``, ``ssim``, ...), then ``fastest_near`` (the method with the
+        highest median MP/s among those within ``margin`` of the best primary mean) with
+        its primary mean ``fastest_<primary>`` (``fastest_psnr``) and
         ``fastest_mpix_per_s``. Ties go to the method listed first.
     """
+    metrics = summary_metrics(summary, metrics)
+    primary = metrics[0]
+    margin = primary.margin if margin is None else margin
     rows = []
     for key, part in summary.groupby(CONDITION, sort=False):
-        part = part.dropna(subset=["psnr"])
+        part = part.dropna(subset=[primary.name])
         if part.empty:
             continue
-        by_psnr = part.loc[part["psnr"].idxmax()]
-        by_ssim = part.loc[part["ssim"].idxmax()]
-        near = part[part["psnr"] >= by_psnr["psnr"] - margin_db]
+        row = dict(zip(CONDITION, key))
+        for info in metrics:
+            best = best_row(part, info)
+            row[f"{info.name}_winner"] = None if best is None else best["method"]
+            row[info.name] = np.nan if best is None else best[info.name]
+        near = part[within(part[primary.name], row[primary.name], primary, margin)]
         rated = near.dropna(subset=["mpix_per_s"])
-        fastest = rated.loc[rated["mpix_per_s"].idxmax()] if not rated.empty else by_psnr
-        rows.append({
-            **dict(zip(CONDITION, key)),
-            "psnr_winner": by_psnr["method"], "psnr": by_psnr["psnr"],
-            "ssim_winner": by_ssim["method"], "ssim": by_ssim["ssim"],
-            "fastest_near": fastest["method"], "fastest_psnr": fastest["psnr"],
-            "fastest_mpix_per_s": fastest["mpix_per_s"],
-        })
-    return pd.DataFrame(rows, columns=CONDITION + [
-        "psnr_winner", "psnr", "ssim_winner", "ssim", "fastest_near", "fastest_psnr",
-        "fastest_mpix_per_s"])
+        fastest = (rated.loc[rated["mpix_per_s"].idxmax()] if not rated.empty
+                   else best_row(part, primary))
+        row.update({"fastest_near": fastest["method"],
+                    f"fastest_{primary.name}": fastest[primary.name],
+                    "fastest_mpix_per_s": fastest["mpix_per_s"]})
+        rows.append(row)
+    columns = CONDITION + [c for info in metrics for c in (f"{info.name}_winner", info.name)]
+    columns += ["fastest_near", f"fastest_{primary.name}", "fastest_mpix_per_s"]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def rank(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rank the methods at each condition by mean PSNR and SSIM; average the ranks.
+def rank(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None) -> pd.DataFrame:
+    """Rank the methods at each condition by each metric; average the ranks.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         Output of :func:`summarise_ci`.
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`summary_metrics` of ``summary`` by default.
 
     Returns
     -------
     pandas.DataFrame
-        One row per method: ``method``, ``denoiser``, ``device``, ``psnr_rank`` and
-        ``ssim_rank`` (mean rank over the conditions it finished, 1 = best),
-        ``psnr_wins`` (conditions where it has the best mean PSNR), ``conditions``,
-        ``psnr`` (mean of its per-condition mean PSNRs, dB) and ``mpix_per_s`` (median of
-        its per-condition medians). Sorted by ``psnr_rank``, best first.
+        One row per method: ``method``, ``denoiser``, ``device``, ``m_rank`` for every metric
+        ``m`` (``psnr_rank``, ``ssim_rank``, ...: mean rank over the conditions it finished,
+        1 = best, in the metric's direction), then for the primary metric ``p``: ``p_wins``
+        (conditions where it has the best mean, e.g. ``psnr_wins``), ``conditions``, ``p``
+        (mean of its per-condition means, e.g. ``psnr`` in dB) and ``mpix_per_s`` (median
+        of its per-condition medians). Sorted by the primary rank, best first.
     """
-    scored = summary.dropna(subset=["psnr"]).copy()
+    metrics = summary_metrics(summary, metrics)
+    primary = metrics[0].name
+    scored = summary.dropna(subset=[primary]).copy()
     grouped = scored.groupby(CONDITION, sort=False)
-    scored["psnr_rank"] = grouped["psnr"].rank(ascending=False, method="min")
-    scored["ssim_rank"] = grouped["ssim"].rank(ascending=False, method="min")
-    table = scored.groupby(["method", "denoiser", "device"], sort=False).agg(
-        psnr_rank=("psnr_rank", "mean"), ssim_rank=("ssim_rank", "mean"),
-        psnr_wins=("psnr_rank", lambda r: int((r == 1).sum())),
-        conditions=("psnr_rank", "size"), psnr=("psnr", "mean"),
-        mpix_per_s=("mpix_per_s", "median"))
-    return table.reset_index().sort_values(["psnr_rank", "psnr"], ascending=[True, False],
-                                           kind="stable").reset_index(drop=True)
+    for info in metrics:
+        scored[f"{info.name}_rank"] = grouped[info.name].rank(ascending=_ascending(info),
+                                                              method="min")
+    aggregations = {f"{info.name}_rank": (f"{info.name}_rank", "mean") for info in metrics}
+    aggregations.update({
+        f"{primary}_wins": (f"{primary}_rank", lambda r: int((r == 1).sum())),
+        "conditions": (f"{primary}_rank", "size"), primary: (primary, "mean"),
+        "mpix_per_s": ("mpix_per_s", "median")})
+    table = scored.groupby(["method", "denoiser", "device"], sort=False).agg(**aggregations)
+    return table.reset_index().sort_values(
+        [f"{primary}_rank", primary], ascending=[True, _ascending(metrics[0])],
+        kind="stable").reset_index(drop=True)
 
 
 def failures(results: pd.DataFrame) -> pd.DataFrame:
@@ -241,13 +353,16 @@ def failures(results: pd.DataFrame) -> pd.DataFrame:
                            kind="stable").reset_index(drop=True)
 
 
-def pareto_front(speed: np.ndarray, quality: np.ndarray) -> np.ndarray:
+def pareto_front(speed: np.ndarray, quality: np.ndarray, *,
+                 higher_is_better: bool = True) -> np.ndarray:
     """Which points no other point beats on both speed and quality.
 
     Parameters
     ----------
     speed, quality : array_like
-        One value per method, higher is better for both (e.g. MP/s and mean PSNR in dB).
+        One value per method (e.g. MP/s and mean PSNR in dB); higher speed is better.
+    higher_is_better : bool
+        Direction of ``quality``; False for a metric where lower is better (an error).
 
     Returns
     -------
@@ -255,6 +370,8 @@ def pareto_front(speed: np.ndarray, quality: np.ndarray) -> np.ndarray:
         True for the points on the Pareto front; NaN points are never on it.
     """
     speed, quality = np.asarray(speed, float), np.asarray(quality, float)
+    if not higher_is_better:
+        quality = -quality
     valid = np.isfinite(speed) & np.isfinite(quality)
     front = np.zeros(len(speed), dtype=bool)
     for i in np.flatnonzero(valid):
@@ -264,26 +381,34 @@ def pareto_front(speed: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return front
 
 
-def speed_quality(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per noise, mode and method: mean PSNR and SSIM over the levels, median MP/s, front.
+def speed_quality(summary: pd.DataFrame, *,
+                  metrics: list[MetricInfo] | None = None) -> pd.DataFrame:
+    """Per noise, mode and method: each metric's mean over the levels, median MP/s, front.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         Output of :func:`summarise_ci`.
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`summary_metrics` of ``summary`` by default.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``noise``, ``mode``, ``method``, ``device``, ``psnr``, ``ssim`` (means of the
-        per-level means of the levels the method finished), ``mpix_per_s`` (median of the
-        per-level medians) and ``pareto`` (on the speed-PSNR Pareto front of its noise and mode).
+        Columns ``noise``, ``mode``, ``method``, ``device``, one column per metric (``psnr``,
+        ``ssim``, ...: means of the per-level means of the levels the method finished),
+        ``mpix_per_s`` (median of the per-level medians) and ``pareto`` (on the Pareto front
+        of speed and the primary metric, in its direction, of its noise and mode).
     """
-    table = summary.dropna(subset=["psnr"]).groupby(
-        ["noise", "mode", "method", "device"], sort=False).agg(
-        psnr=("psnr", "mean"), ssim=("ssim", "mean"), mpix_per_s=("mpix_per_s", "median"))
+    metrics = summary_metrics(summary, metrics)
+    primary = metrics[0]
+    aggregations = {info.name: (info.name, "mean") for info in metrics}
+    aggregations["mpix_per_s"] = ("mpix_per_s", "median")
+    table = summary.dropna(subset=[primary.name]).groupby(
+        ["noise", "mode", "method", "device"], sort=False).agg(**aggregations)
     table = table.reset_index()
     table["pareto"] = False
     for _, part in table.groupby(["noise", "mode"], sort=False):
-        table.loc[part.index, "pareto"] = pareto_front(part["mpix_per_s"], part["psnr"])
+        table.loc[part.index, "pareto"] = pareto_front(
+            part["mpix_per_s"], part[primary.name], higher_is_better=primary.higher_is_better)
     return table

@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,13 +16,19 @@ import pytest
 from scipy import stats
 
 import headless
+import toy_metric_plugin
 from bench.errors import DataError
+from bench.metrics import metric_info
+from bench.registry import default_registry
 from bench.store.results import load_results
 from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 from hostile_denoisers import ERROR, IMG_NAME, SCRIPT_NAME
-from reports import compare, load_run, pareto_front, rank, summarise_ci, winners, write_report
+from reports import (compare, load_run, noisy_baseline, pareto_front, rank, speed_quality,
+                     summarise_ci, winners, write_report)
+from reports.plots import quality_vs_level_figure
 from reports.stats import GROUP
+from toy_metric_plugin import toy_from_psnr
 
 ARTIFACTS = Path(os.environ.get("BENCH_ARTIFACTS") or Path(__file__).parent / "artifacts")
 
@@ -313,3 +320,277 @@ def test_report_renders_in_headless_chromium_without_errors(browser, run_dir, tm
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(png, ARTIFACTS / "report-screenshot.png")
     shutil.copy(run_dir / "report.html", ARTIFACTS / "report.html")
+
+
+# A metric from a plugin: ``toy`` (tests/toy_metric_plugin.py), lower is better.
+
+TESTS = Path(__file__).parent
+TOY = toy_metric_plugin.RootMeanSquareError.info()
+
+
+def fake_metric_plugin(folder: Path, distribution: str = "toy-metric") -> Path:
+    """Lay out an installed distribution whose entry point registers ``toy`` (put it on the path).
+
+    The entry point names ``toy_metric_plugin:register``, importable from ``tests/``.
+    Returns ``folder``.
+    """
+    dist = folder / f"{distribution.replace('-', '_')}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[denoise_bench.plugins]\ntoy = toy_metric_plugin:register\n")
+    return folder
+
+
+@contextmanager
+def toy_installed(folder: Path):
+    """The default registry sees the ``toy`` plugin inside the ``with`` block."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(fake_metric_plugin(folder)))
+        default_registry.cache_clear()
+        try:
+            yield
+        finally:
+            default_registry.cache_clear()
+
+
+@pytest.fixture
+def toy_plugin(tmp_path):
+    with toy_installed(tmp_path / "site"):
+        yield
+
+
+def toy_env(site: Path) -> dict:
+    """Environment of a ``bench`` subprocess that has the ``toy`` plugin installed."""
+    path = os.pathsep.join(p for p in (str(site), str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, COLUMNS="200", PYTHONPATH=path)
+
+
+def add_toy_columns(run: Path, change=None) -> None:
+    """Give a run directory ``toy`` and ``noisy_toy`` columns, computed from its PSNRs.
+
+    ``change(table)`` may then edit the results table (e.g. plant a regression).
+    """
+    table = pd.read_parquet(run / "results.parquet")
+    if "toy" not in table:
+        table.insert(table.columns.get_loc("ssim") + 1, "toy", toy_from_psnr(table["psnr"]))
+        table.insert(table.columns.get_loc("noisy_ssim") + 1, "noisy_toy",
+                     toy_from_psnr(table["noisy_psnr"]))
+    if change is not None:
+        change(table)
+    table.to_parquet(run / "results.parquet", index=False)
+    by_cell = table.set_index("cell_id")
+    lines = []
+    for line in (run / "cells.jsonl").read_text().splitlines():
+        record, row = {}, by_cell.loc[json.loads(line)["cell_id"]]
+        for key, value in json.loads(line).items():
+            record[key] = value
+            if key in ("ssim", "noisy_ssim"):
+                column = "toy" if key == "ssim" else "noisy_toy"
+                record[column] = None if pd.isna(row[column]) else float(row[column])
+        lines.append(json.dumps(record))
+    (run / "cells.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def toy_site(tmp_path_factory):
+    return fake_metric_plugin(tmp_path_factory.mktemp("toy-site"))
+
+
+@pytest.fixture(scope="module")
+def toy_dir(run_dir, tmp_path_factory):
+    """The run of ``run_dir`` as if it had also scored ``toy``; its report written."""
+    path = tmp_path_factory.mktemp("toy") / "run"
+    shutil.copytree(run_dir, path)
+    for old in ("report.html", "report.md", "report"):
+        shutil.rmtree(path / old) if (path / old).is_dir() else (path / old).unlink()
+    add_toy_columns(path)
+    with toy_installed(tmp_path_factory.mktemp("toy-site-report")):
+        write_report(path)
+    return path
+
+
+def toy_summary() -> pd.DataFrame:
+    """One condition where the best by ``toy`` (lowest) is not the best by PSNR."""
+    return pd.DataFrame({
+        "noise": "gaussian", "mode": "oracle", "level": 25.0, "denoiser": ["a", "b", "c"],
+        "device": "cpu", "method": ["a", "b", "c"], "psnr": [30.0, 29.0, 28.0],
+        "psnr_ci": np.nan, "toy": [0.030, 0.025, 0.036], "toy_ci": np.nan,
+        "mpix_per_s": [5.0, 2.0, 50.0]})
+
+
+def test_toy_plugin_registers_a_lower_is_better_metric(toy_plugin):
+    assert "toy" in default_registry().names("metric")
+    assert default_registry().get("metric", "toy").origin == "plugin toy-metric 0.1"
+    info = metric_info("toy")
+    assert info == TOY and not info.higher_is_better and info.margin == 0.01
+    assert info.best(pd.Series([0.3, 0.1, 0.2])) == 0.1
+
+
+def test_winners_and_rank_follow_each_metrics_direction(toy_plugin):
+    summary = toy_summary()
+    row = winners(summary).iloc[0]  # metrics from the columns: psnr (primary), then toy
+    assert row["psnr_winner"] == "a" and row["toy_winner"] == "b" and row["toy"] == 0.025
+    assert row["fastest_near"] == "a"  # within 0.5 dB of 30: only a
+    ranks = rank(summary).set_index("method")
+    assert list(ranks.index) == ["a", "b", "c"]
+    assert ranks["toy_rank"].to_dict() == {"a": 2, "b": 1, "c": 3}
+
+    row = winners(summary, metrics=[TOY, metric_info("psnr")]).iloc[0]  # toy primary
+    assert row["toy_winner"] == "b" and row["psnr_winner"] == "a"
+    # within 0.01 of the lowest toy (0.025): a (5 MP/s) and b (2 MP/s), not c (50 MP/s)
+    assert row["fastest_near"] == "a" and row["fastest_toy"] == 0.030
+    assert row["fastest_mpix_per_s"] == 5.0
+    assert list(winners(summary, metrics=[TOY], margin=0.02).columns) == [
+        "noise", "mode", "level", "toy_winner", "toy", "fastest_near", "fastest_toy",
+        "fastest_mpix_per_s"]
+    assert winners(summary, metrics=[TOY], margin=0.02).iloc[0]["fastest_near"] == "c"
+    ranked = rank(summary, metrics=[TOY, metric_info("psnr")])
+    assert list(ranked["method"]) == ["b", "a", "c"]
+    assert list(ranked["toy_wins"]) == [1, 0, 0]
+    front = speed_quality(summary, metrics=[TOY]).set_index("method")["pareto"]
+    assert front.to_dict() == {"a": True, "b": True, "c": True}
+
+
+def test_pareto_front_respects_lower_is_better():
+    assert list(pareto_front([1, 2, 3], [3, 2, 4])) == [False, False, True]
+    assert list(pareto_front([1, 2, 3], [3, 2, 4], higher_is_better=False)) == [False, True, True]
+    assert list(pareto_front([1, 2, 3], [1, 2, 3], higher_is_better=False)) == [True, True, True]
+
+
+def test_summarise_ci_has_mean_and_interval_of_every_metric_and_keeps_level_0(toy_plugin):
+    rows = []
+    for level in (0.0, 0.0, 5.0):
+        for denoiser, psnr, toy in (("a", 30.0, 0.05), ("b", 28.0, 0.02)):
+            rows.append({"dataset": "pairs", "image": f"im{len(rows)}", "noise": "real",
+                         "level": level, "noise_params": "{}", "seed": 0, "mode": "blind",
+                         "denoiser": denoiser, "device": "cpu", "psnr": psnr + len(rows) % 2,
+                         "ssim": 0.8, "toy": toy, "noisy_psnr": 20.0, "noisy_ssim": 0.3,
+                         "noisy_toy": 0.1, "mpix_per_s": 1.0, "seconds": 0.1, "status": "ok"})
+    results = pd.DataFrame(rows)
+    summary = summarise_ci(results)
+    assert list(summary.columns) == GROUP + [
+        "method", "cells", "failed", "n", "psnr", "psnr_ci", "ssim", "ssim_ci", "toy", "toy_ci",
+        "mpix_per_s", "seconds"]
+    assert sorted(summary["level"].unique()) == [0.0, 5.0]
+    at_0 = summary[summary["level"] == 0].set_index("method")
+    assert at_0.loc["a", "n"] == 2 and at_0.loc["b", "toy"] == pytest.approx(0.02)
+    assert np.isfinite(at_0.loc["a", "psnr_ci"]) and at_0.loc["a", "toy_ci"] == 0
+    toy_first = summarise_ci(results, metrics=[TOY])
+    assert list(toy_first["method"][:2]) == ["b", "a"]  # lowest toy first
+    assert "psnr" not in toy_first and "toy_ci" in toy_first
+    base = noisy_baseline(results)
+    assert list(base.columns) == ["noise", "mode", "level", "n", "psnr", "psnr_ci", "ssim",
+                                  "ssim_ci", "toy", "toy_ci"]
+    assert list(base["level"]) == [0.0, 5.0] and (base["toy"] == 0.1).all()
+    assert set(winners(summary)["level"]) == {0.0, 5.0}
+    assert (winners(summary)["toy_winner"] == "b").all()
+
+
+def test_report_of_a_run_with_toy_has_it_everywhere(toy_dir, run_dir):
+    results = load_results(toy_dir)
+    assert [c for c in results.columns if c in ("psnr", "ssim", "toy")] == ["psnr", "ssim", "toy"]
+    ok = results[results["status"] == "ok"]
+    means = ok.groupby(["noise", "mode", "level", "method"])["toy"].mean()
+    lowest = means.groupby(["noise", "mode", "level"]).idxmin()
+
+    markdown = (toy_dir / "report.md").read_text(encoding="utf-8")
+    page = html.unescape("".join(parse(toy_dir / "report.html").text))
+    for text in (markdown, page):
+        assert "best TOY" in text and "TOY rank" in text and "TOY: lower is better" in text
+        assert "best PSNR" in text and "best SSIM" in text
+    winner_rows = [line for line in markdown.splitlines() if line.startswith("| gaussian |")]
+    assert len(winner_rows) == len(lowest) == 2
+    for line, key in zip(winner_rows, lowest):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        # noise, level, best PSNR and its dB, best SSIM and its value, best TOY and its value
+        assert cells[6] == key[-1] and cells[7] == f"{means[key]:.4f}"
+    expected = ok.groupby(GROUP)["toy"].agg(["mean", "std", "size"])
+    for row in expected.itertuples():
+        half = stats.t.ppf(0.975, row.size - 1) * row.std / np.sqrt(row.size)
+        cell = f"{row.mean:.4f} ± {half:.4f}"
+        assert cell in page and cell in markdown
+    assert re.search(r"\| [\d.]+ ± [\d.]+ / [\d.]+ ± [\d.]+ / [\d.]+ ± [\d.]+ \|", markdown)
+    crops = markdown[markdown.index("## Visual comparison"):markdown.index("## Failures")]
+    assert "TOY 0.0" in crops and "SSIM 0." in crops and " dB" in crops
+    assert re.search(r"\*\*TOY 0\.\d{4}\*\*", crops)  # the best denoiser by toy, in bold
+    assert "TOY 0.0" in page and "SSIM 0." in page  # the HTML crop captions
+
+    two_rows = iio.imread(run_dir / "report" / "quality_vs_level.png")
+    three_rows = iio.imread(toy_dir / "report" / "quality_vs_level.png")
+    assert three_rows.shape[0] > 1.3 * two_rows.shape[0]
+
+
+def test_quality_vs_level_has_a_row_of_panels_per_metric(toy_dir, toy_plugin):
+    results = load_results(toy_dir)
+    summary = summarise_ci(results)
+    figure = quality_vs_level_figure(summary, noisy_baseline(results))
+    labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert labels == ["PSNR (dB)", "SSIM", "TOY (lower is better)"]
+    assert len(figure.axes) == 3 * summary[["noise", "mode"]].drop_duplicates().shape[0]
+
+
+def test_cli_report_and_compare_show_and_gate_on_toy(toy_dir, toy_site, tmp_path):
+    env = toy_env(toy_site)
+    shown = subprocess.run([sys.executable, "-m", "bench", "report", str(toy_dir)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    words = " ".join(shown.stdout.split())  # titles wrap at the table's width
+    assert "mean PSNR (dB) / SSIM / TOY; TOY: lower is better" in words
+    inputs = load_results(toy_dir).drop_duplicates(["dataset", "image", "noise", "level",
+                                                    "noise_params", "seed", "mode"])
+    for noisy_toy in inputs.groupby("level")["noisy_toy"].mean():  # the noisy input's row
+        assert f"{noisy_toy:.4f}" in shown.stdout  # four decimals, as the plugin declares
+
+    worse = tmp_path / "worse"  # median's toy 0.01 higher (worse), PSNR and SSIM unchanged
+    shutil.copytree(toy_dir, worse)
+    add_toy_columns(worse, lambda t: t.__setitem__(
+        "toy", t["toy"].where(t["denoiser"] != "median", t["toy"] + 0.01)))
+    with toy_installed(tmp_path / "site"):
+        table = compare(load_results(toy_dir), load_results(worse))
+        reverse = compare(load_results(worse), load_results(toy_dir))
+    flagged = table[table["status"] == "regression"]
+    assert set(flagged["method"]) == {"median"} and len(flagged) == 2
+    assert np.allclose(flagged["toy_diff"], 0.01) and np.allclose(flagged["psnr_diff"], 0)
+    assert (table.loc[table["method"] != "median", "status"] == "unchanged").all()
+    assert set(reverse.loc[reverse["method"] == "median", "status"]) == {"improvement"}
+
+    gated = subprocess.run([sys.executable, "-m", "bench", "compare", str(toy_dir), str(worse),
+                            "--fail-on-regression"], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    assert "ΔTOY" in gated.stdout and "+0.0100" in gated.stdout and "median" in gated.stderr
+    better = subprocess.run([sys.executable, "-m", "bench", "compare", str(worse), str(toy_dir),
+                             "--fail-on-regression"], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert better.returncode == 0 and "improvement" in better.stdout
+
+
+def test_run_with_toy_as_primary_metric_ranks_and_reports_by_it(tmp_path):
+    with toy_installed(tmp_path / "site"):
+        sweep = Sweep(noises=[NoiseSpec("gaussian", (25,))], metrics=["toy", "psnr"],
+                      denoisers=[DenoiserSpec("median"), DenoiserSpec("gaussian_blur")],
+                      crop=32, limit=2, seeds=[0], executor="serial")
+        results = run_sweep(sweep, tmp_path / "run", progress=False)
+        write_report(tmp_path / "run")
+        summary = summarise_ci(results)
+        best = winners(summary).iloc[0]
+    ok = results[results["status"] == "ok"]
+    assert len(ok) == 4 and "ssim" not in results
+    np.testing.assert_allclose(ok["toy"], toy_from_psnr(ok["psnr"]), rtol=1e-9)
+    np.testing.assert_allclose(ok["noisy_toy"], toy_from_psnr(ok["noisy_psnr"]), rtol=1e-9)
+    assert list(summary.columns[9:13]) == ["toy", "toy_ci", "psnr", "psnr_ci"]
+    assert summary["toy"].is_monotonic_increasing  # one condition, lowest toy first
+    lowest = summary.loc[summary["toy"].idxmin(), "method"]
+    assert best["toy_winner"] == lowest == best["psnr_winner"]
+
+    markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
+    assert "within 0.01 of the best mean TOY. TOY: lower is better." in markdown
+    assert "| level | best TOY | TOY | best PSNR | dB | fastest near the winner | TOY | MP/s |" in markdown
+    assert "| # | method | TOY rank | PSNR rank | wins | mean TOY | MP/s |" in markdown
+    crops = markdown[markdown.index("## Visual comparison"):markdown.index("## Failures")]
+    toy_rows = [line for line in crops.splitlines() if line.startswith("| reference |")]
+    psnr_rows = [line for line in crops.splitlines() if line.startswith("|  |")]
+    assert len(toy_rows) == len(psnr_rows) >= 1  # under each grid: TOY first, then PSNR
+    assert all("**TOY 0." in row and " dB" not in row for row in toy_rows)
+    assert all(" dB" in row and "TOY" not in row for row in psnr_rows)
