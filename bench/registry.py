@@ -167,9 +167,19 @@ class Registry:
         return self.get(kind, name).load()
 
     def create_denoiser(self, name: str, **params):
-        """Instantiate denoiser ``name`` with ``params``; bad parameters are a clear error."""
+        """Instantiate denoiser ``name`` with ``params``; bad parameters are a clear error.
+
+        ``vst="gat"`` is understood for every denoiser: it wraps it in a variance-stabilising
+        transform (:class:`bench.stabilised.Stabilised`).
+        """
         entry = self.get("denoiser", name)
-        return _instantiate(entry.load(), "denoiser", name, {**dict(entry.options), **params})
+        vst = params.pop("vst", None)
+        denoiser = _instantiate(entry.load(), "denoiser", name, {**dict(entry.options), **params})
+        if vst is None or vst == "none":
+            return denoiser
+        from bench.stabilised import Stabilised
+
+        return Stabilised(denoiser, vst)
 
     def create_noise(self, name: str):
         """Instantiate noise ``name``."""

@@ -79,6 +79,60 @@ class DenoiserSpec:
     name: str
     params: tuple[tuple[str, object], ...] = ()
 
+    @classmethod
+    def parse(cls, text: str) -> DenoiserSpec:
+        """Parse ``name`` or ``name(key=value, ...)``, the form results print as the method.
+
+        Values are read as booleans (``true``/``false``), ``None``, integers, floats, or else
+        strings (quotes optional): ``nlm(h_factor=0.7)``, ``bm3d(vst=gat)``.
+        """
+        text = text.strip()
+        name, paren, rest = text.partition("(")
+        name = name.strip()
+        if not name or (paren and not rest.endswith(")")):
+            raise InvalidParameterError(f"denoiser '{text}' is not NAME or NAME(KEY=VALUE, ...)")
+        params = []
+        for item in split_outside_parentheses(rest[:-1]) if paren else []:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise InvalidParameterError(f"denoiser '{text}': parameter '{item.strip()}' is "
+                                            "not KEY=VALUE")
+            params.append((key.strip(), parse_scalar(value.strip())))
+        return cls(name, tuple(sorted(params)))
+
+
+def split_outside_parentheses(text: str) -> list[str]:
+    """Split ``text`` on commas that are not inside parentheses; empty items are dropped."""
+    items, depth, current = [], 0, []
+    for char in text:
+        if char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            raise InvalidParameterError(f"unbalanced parentheses in '{text}'")
+        current.append(char)
+    if depth:
+        raise InvalidParameterError(f"unbalanced parentheses in '{text}'")
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_scalar(value: str):
+    """``"0.7"`` -> 0.7, ``"5"`` -> 5, ``"true"`` -> True, ``"None"`` -> None, else the text."""
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return value.strip("'\"")
+
 
 @dataclass
 class Sweep:

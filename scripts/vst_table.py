@@ -7,11 +7,11 @@ and 30 and Poisson-Gaussian noise (gain 0.01, sigma 10/255, the suite's default)
 - ``rms``: on the noisy image with ``sigma_psd`` = the RMS of noisy - clean (the suite's
   oracle mode for signal-dependent noise);
 - ``gat+alg``: through the generalized Anscombe transform with the true gain and sigma,
-  inverted algebraically (:func:`denoisers.vst.algebraic_inverse_generalized_anscombe`);
-- ``gat``: the same with the exact unbiased inverse (:func:`denoisers.vst.stabilise`,
-  :func:`denoisers.vst.unstabilise`);
+  inverted algebraically (:func:`bench.vst.algebraic_inverse_generalized_anscombe`);
+- ``gat``: the same with the exact unbiased inverse (:func:`bench.vst.stabilise`,
+  :func:`bench.vst.unstabilise`);
 - ``gat blind``: the same with gain and sigma estimated from the noisy image
-  (:func:`denoisers.vst.estimate_poisson_gaussian`).
+  (:func:`bench.vst.estimate_poisson_gaussian`).
 
 Noise comes from the suite's own noise models with one ``numpy.random.default_rng(seed)``.
 PSNR: data range 1, output clipped to [0, 1], mean over the images. Prints one row per
@@ -53,7 +53,7 @@ def denoise_all(clean, noisy, rms, gain, sigma) -> dict[str, float]:
     """PSNR of each method of :data:`METHODS` on one noisy image."""
     import bm3d
 
-    from denoisers.vst import (
+    from bench.vst import (
         algebraic_inverse_generalized_anscombe,
         estimate_poisson_gaussian,
         stabilise,

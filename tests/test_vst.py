@@ -11,7 +11,7 @@ import pytest
 import skimage.data
 
 from bench.errors import InvalidParameterError
-from denoisers.vst import (
+from bench.vst import (
     algebraic_inverse_generalized_anscombe,
     estimate_poisson_gaussian,
     generalized_anscombe,
