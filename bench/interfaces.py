@@ -209,6 +209,12 @@ class Denoiser(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     colour: ClassVar[ColourHandling] = "native"
     warm_per_shape: ClassVar[bool] = False
+    #: False when two calls on the same input may differ (threads summing in varying order,
+    #: GPU atomics); ``bench check-plugin`` then allows differences up to 1e-6.
+    deterministic: ClassVar[bool] = True
+    #: Image channel counts handled: (1, 3) both; (1,) grayscale only (colour refused with
+    #: InvalidParameterError); (3,) colour only.
+    channels: ClassVar[tuple[int, ...]] = (1, 3)
 
     def params(self) -> dict:
         """The denoiser's parameters as a JSON-friendly dictionary."""

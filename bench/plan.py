@@ -110,14 +110,15 @@ class Plan:
 
 
 def select_denoisers(sweep: Sweep, registry: Registry) -> list[DenoiserSpec]:
-    """The sweep's denoisers, or every available built-in when it names none."""
+    """The sweep's denoisers, or, when it names none, every available built-in that runs
+    without files of the user's (:attr:`bench.registry.Entry.in_default_sweep`)."""
     if sweep.denoisers is not None:
         for spec in sweep.denoisers:
             registry.get("denoiser", spec.name)  # unknown names fail here
         return list(sweep.denoisers)
     return [
         DenoiserSpec(entry.name) for entry in registry.entries("denoiser")
-        if entry.origin == BUILTIN and entry.available
+        if entry.origin == BUILTIN and entry.available and entry.in_default_sweep
     ]
 
 

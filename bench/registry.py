@@ -47,6 +47,9 @@ class Entry:
     options : tuple of (str, value) pairs
         Constructor arguments fixed by the entry, so that one class can serve several names
         (each shipped model is the same class with another ``model``).
+    in_default_sweep : bool
+        Whether a sweep that names no denoiser runs it (False for those that need files the
+        user must provide, such as the paper's DnCNN weights).
     """
 
     kind: Kind
@@ -58,6 +61,7 @@ class Entry:
     origin: str = BUILTIN
     distribution: str | None = field(default=None, compare=False)
     options: tuple[tuple[str, object], ...] = ()
+    in_default_sweep: bool = True
 
     def missing(self) -> list[str]:
         """Required modules that cannot be imported here (checked without importing them)."""
@@ -108,6 +112,7 @@ class Registry:
         requires: tuple[str, ...] = (),
         install_hint: str | None = None,
         options: dict | None = None,
+        in_default_sweep: bool = True,
     ) -> None:
         """Register ``name``; the first registration of a name wins.
 
@@ -126,6 +131,8 @@ class Registry:
             What to install when one of ``requires`` is missing.
         options : dict, optional
             Constructor arguments that this name fixes (parameters given at creation win).
+        in_default_sweep : bool, optional
+            False to leave a denoiser out of sweeps that name none (it needs user files).
         """
         if kind not in KINDS:
             raise InvalidParameterError(f"unknown registry kind {kind!r}; use one of {KINDS}")
@@ -142,6 +149,7 @@ class Registry:
         table[name] = Entry(
             kind, name, target, summary, tuple(requires), install_hint,
             self._origin, self._distribution, tuple(sorted((options or {}).items())),
+            in_default_sweep,
         )
 
     def get(self, kind: Kind, name: str) -> Entry:

@@ -257,14 +257,22 @@ def quick_sweep(datasets: list[str] | None = None) -> Sweep:
                  noises=[NoiseSpec("gaussian", (25,))], crop=None if datasets else 48, limit=None)
 
 
+def _short(value) -> str:
+    """A parameter as a label shows it: a path by its last part (results record files by
+    content hash, and a label must not depend on where a file lies)."""
+    text = str(value)
+    return text.rstrip("/").rsplit("/", 1)[-1] if "/" in text else text
+
+
 def method_name(denoiser: str, params: tuple[tuple[str, object], ...] = (),
                 device: str = "cpu") -> str:
     """Label of a denoiser with the parameters the sweep gave it, on a device.
 
     ``"nlm"``; ``"dncnn@cuda"`` off the CPU; ``"dncnn(precision=bf16)@cuda"`` when the sweep
-    set parameters, so that one run can hold several parameter sets of one denoiser apart.
+    set parameters, so that one run can hold several parameter sets of one denoiser apart. A
+    path is shown by its last part: ``dncnn_paper(weights=dncnn)``.
     """
     label = denoiser
     if params:
-        label += "(" + ", ".join(f"{key}={value}" for key, value in params) + ")"
+        label += "(" + ", ".join(f"{key}={_short(value)}" for key, value in params) + ")"
     return label if device == "cpu" else f"{label}@{device}"

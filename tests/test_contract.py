@@ -1,0 +1,224 @@
+"""Contract checks: the built-ins and the example plugin pass, a broken plugin fails by name."""
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+import broken_plugin
+from bench import cli
+from bench.catalog import register_builtins
+from bench.contract import EXIT_CHECK_FAILED, check, check_kind, kinds_to_check
+from bench.errors import EXIT_USAGE, InvalidParameterError, MissingExtraError, UnknownNameError
+from bench.registry import BUILTIN, Registry, default_registry
+from conftest import fake_plugin, require
+
+TESTS = Path(__file__).resolve().parent
+PLUGIN = TESTS.parent / "examples" / "denoise-bench-example-plugin"
+EXAMPLE = "denoise-bench-example-plugin"
+
+
+def _builtins() -> list[tuple[str, str]]:
+    registry = Registry()
+    register_builtins(registry)
+    return [(kind, name) for kind in ("denoiser", "noise", "metric")
+            for name in registry.names(kind)]
+
+
+def bench(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          timeout=900, env=dict(os.environ, COLUMNS="200", **(env or {})))
+
+
+@pytest.fixture(scope="module")
+def broken_registry():
+    return broken_plugin.make_registry()
+
+
+@pytest.fixture
+def wide_console(monkeypatch):
+    """The CLI's console, 200 columns wide, so that table cells are not wrapped."""
+    monkeypatch.setattr(cli, "console", Console(width=200))
+
+
+@pytest.mark.parametrize("kind,name", _builtins())
+def test_contract_builtin_passes(kind, name):
+    registry = default_registry()
+    for module in registry.get(kind, name).missing():
+        require(module)
+    report = check_kind(kind, name, registry)
+    assert report.origin == BUILTIN
+    failed = [(r.check, r.detail) for r in report.failures]
+    assert report.passed, failed
+
+
+def test_contract_denoiser_runs_every_check_and_reports_throughput():
+    report = check_kind("denoiser", "median", default_registry())
+    assert [r.check for r in report.results] == [
+        "set up", "output shape", "floating dtype", "finite values", "input outside [0, 1]",
+        "grayscale and colour", "deterministic", "input unchanged", "oracle and blind",
+        "within timeout"]
+    outside = report.results[4].detail
+    assert outside.startswith("input in [-") and "1.1" in outside  # it did leave [0, 1]
+    assert "MP/s" in report.results[-1].detail
+
+
+@pytest.mark.parametrize("kind,name", [("denoiser", "example_box"), ("noise", "example_uniform")])
+def test_contract_example_plugin_passes(monkeypatch, kind, name):
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    from bench_example_plugin import register
+
+    registry = Registry()
+    with registry.registering_as(EXAMPLE, "0.1.0"):
+        register(registry)
+    report = check_kind(kind, name, registry)
+    assert report.origin == f"plugin {EXAMPLE} 0.1.0"
+    assert report.passed, [(r.check, r.detail) for r in report.failures]
+
+
+@pytest.mark.parametrize("name", sorted(broken_plugin.BROKEN))
+def test_contract_broken_plugin_fails_the_named_check(broken_registry, name):
+    kind, _, expected = broken_plugin.BROKEN[name]
+    report = check_kind(kind, name, broken_registry)
+    assert report.origin == f"plugin {broken_plugin.DISTRIBUTION} 0"
+    failed = [(r.check, r.detail) for r in report.failures]
+    assert {check for check, _ in failed} == expected, failed
+    assert all(r.detail for r in report.failures)
+
+
+@pytest.mark.parametrize("name", sorted(broken_plugin.WELL_DECLARED))
+def test_contract_declarations_are_honoured(broken_registry, name):
+    kind, _ = broken_plugin.WELL_DECLARED[name]
+    report = check_kind(kind, name, broken_registry)
+    assert report.passed, [(r.check, r.detail) for r in report.failures]
+
+
+def test_contract_uint8_output_names_the_dtype(broken_registry):
+    report = check_kind("denoiser", "returns_uint8", broken_registry)
+    (failure,) = report.failures
+    assert failure.check == "floating dtype" and "uint8" in failure.detail
+
+
+def test_contract_gray_only_declaration_reports_the_refusal(broken_registry):
+    report = check_kind("denoiser", "gray_only_declared", broken_registry)
+    result = {r.check: r for r in report.results}
+    assert "(64, 64, 3) refused (InvalidParameterError" in result["grayscale and colour"].detail
+
+
+def test_contract_hanging_denoiser_fails_within_timeout_and_returns(broken_registry):
+    start = time.perf_counter()
+    report = check_kind("denoiser", "hangs", broken_registry, timeout=0.5)
+    assert time.perf_counter() - start < 60
+    result = {r.check: r for r in report.results}
+    assert not result["within timeout"].passed
+    assert "did not finish within 0.5 s" in result["within timeout"].detail
+
+
+def test_contract_name_registered_as_several_kinds_is_checked_as_each():
+    registry = Registry()
+    registry.add("denoiser", "twin", "denoisers.filters:Median", "a denoiser")
+    registry.add("noise", "twin", "noises.gaussian:Gaussian", "a noise")
+    registry.add("dataset", "twin", "bench.datasets:SkimageSamples", "a dataset")
+    reports = check("twin", registry)
+    assert [(r.kind, r.passed) for r in reports] == [("denoiser", True), ("noise", True)]
+    assert [r.kind for r in check("twin", registry, kind="noise")] == ["noise"]
+
+
+def test_contract_unknown_name_suggests_the_closest():
+    with pytest.raises(UnknownNameError, match="unknown name 'bm4d'; did you mean 'bm3d'"):
+        kinds_to_check("bm4d", default_registry())
+    with pytest.raises(UnknownNameError, match="unknown noise 'median'"):
+        kinds_to_check("median", default_registry(), kind="noise")
+
+
+def test_contract_dataset_has_no_checks():
+    with pytest.raises(InvalidParameterError, match="'skimage' is a dataset"):
+        kinds_to_check("skimage", default_registry())
+
+
+def test_contract_missing_extra_is_an_error_before_any_check():
+    registry = Registry()
+    registry.add("denoiser", "ghost", "ghost_module:Ghost", "needs a missing module",
+                 requires=("ghost_module_that_is_not_installed",), install_hint="pip install ghost")
+    with pytest.raises(MissingExtraError, match="pip install ghost"):
+        check("ghost", registry)
+
+
+def test_cli_check_plugin_builtin_prints_a_passing_table(wide_console, capsys):
+    assert cli.main(["check-plugin", "median"]) == 0
+    out = capsys.readouterr().out
+    assert "denoiser median (built-in)" in out
+    table, _, summary = out.partition("10 checks, 0 failed")
+    assert summary is not None and "10 checks, 0 failed" in out
+    assert "floating dtype" in table and "float32" in table
+    assert table.count(" pass ") == 10 and "fail" not in table
+
+
+def test_cli_check_plugin_unknown_name_is_one_line_and_exit_2(capsys):
+    assert cli.main(["check-plugin", "bm4d"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "unknown name 'bm4d'; did you mean 'bm3d'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_check_plugin_failures_exit_1_naming_the_checks(monkeypatch, wide_console, capsys):
+    monkeypatch.setattr("bench.registry.default_registry", broken_plugin.make_registry)
+    status = cli.main(["check-plugin", "ignores_seed", "mse_higher_is_better", "--timeout", "60"])
+    captured = capsys.readouterr()
+    assert status == EXIT_CHECK_FAILED
+    assert "noise ignores_seed (plugin broken-plugin 0)" in captured.out
+    assert "8 checks, 2 failed" in captured.out
+    assert ("2 check(s) failed: noise ignores_seed: seeding; "
+            "metric mse_higher_is_better: identity is best") in captured.err
+
+
+def test_cli_check_plugin_kind_option_limits_the_kinds(monkeypatch, wide_console, capsys):
+    monkeypatch.setattr("bench.registry.default_registry", broken_plugin.make_registry)
+    assert cli.main(["check-plugin", "additive", "--kind", "denoiser"]) == EXIT_USAGE
+    assert "unknown denoiser 'additive'" in capsys.readouterr().err
+
+
+def test_cli_check_plugin_installed_broken_plugin_exits_1(tmp_path):
+    site = fake_plugin(tmp_path / "site", "broken-plugin",
+                       {"returns_uint8": "broken_plugin:ReturnsUint8",
+                        "smooth": "broken_plugin:_Smooth"})
+    out = bench("check-plugin", "returns_uint8", "smooth",
+                env={"PYTHONPATH": os.pathsep.join([str(site), str(TESTS)])})
+    assert out.returncode == EXIT_CHECK_FAILED, out.stderr
+    assert "denoiser returns_uint8 (plugin broken-plugin 0.1)" in out.stdout
+    assert "returned dtype uint8" in out.stdout
+    assert "20 checks, 1 failed" in out.stdout
+    assert "1 check(s) failed: denoiser returns_uint8: floating dtype" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def example_plugin_env(tmp_path_factory):
+    """Environment under which the example plugin is installed, entry point included.
+
+    When it is not installed in this environment, it is installed with pip into a private
+    folder put on PYTHONPATH, leaving the shared environment as it was.
+    """
+    try:
+        importlib.metadata.distribution(EXAMPLE)
+        return {}
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    target = tmp_path_factory.mktemp("example-plugin-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(PLUGIN)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )
+    return {"PYTHONPATH": str(target)}
+
+
+def test_cli_check_plugin_installed_example_plugin_passes(example_plugin_env):
+    out = bench("check-plugin", "example_box", "example_uniform", env=example_plugin_env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"denoiser example_box (plugin {EXAMPLE} 0.1.0)" in out.stdout
+    assert f"noise example_uniform (plugin {EXAMPLE} 0.1.0)" in out.stdout
+    assert "14 checks, 0 failed" in out.stdout
