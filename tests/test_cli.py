@@ -69,6 +69,13 @@ def corrupt_folder(tmp_path):
     (["--dataset", "nosuchset"], "unknown dataset 'nosuchset'"),
     (["--seeds", "a,b"], "--seeds takes integers"),
     (["--mode", "sneaky"], "unknown mode 'sneaky'"),
+    (["--seeds", "-1"], "seeds must be integers of at least 0, got -1"),
+    (["--metrics", "psnr,snr"], "unknown metric 'snr'"),
+    (["--protocol", "kair"], "unknown protocol 'kair'"),
+    (["--border", "30"], "border 30 leaves nothing of image"),
+    (["--noises", "real"], "noise 'real' is not generated"),
+    (["--denoisers", "nlm(h_factor=0.6"], "unbalanced parentheses in 'nlm(h_factor=0.6'"),
+    (["--denoisers", "median(vst=anscombe)"], "vst must be one of gat"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     out = bench("run", "--quick", "--quiet", "--out", str(tmp_path / "r"), *args)
@@ -131,3 +138,18 @@ def test_cli_prints_plugin_text_verbatim(tmp_path):
     out = bench("run", "--quick", "--quiet", "--denoisers", "markup[/red]", "--out", str(tmp_path / "r"), env=env)
     assert out.returncode == 1, out.stderr
     assert "stray [/red] closing tag and [bold]styled[/bold] text" in out.stderr
+
+
+def test_cli_out_naming_a_file_is_one_line(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    out = bench("run", "--quick", "--quiet", "--denoisers", "median", "--out", str(target))
+    assert out.returncode == 2 and "names an existing file" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and target.read_text() == "x"
+
+
+def test_cli_compare_with_a_file_says_it_is_a_file(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    out = bench("compare", str(target), str(tmp_path))
+    assert out.returncode == 2 and "is a file, not a run directory" in out.stderr
