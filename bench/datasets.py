@@ -128,8 +128,9 @@ class ImagePairs(PairedDataset):
     - one folder whose file names follow a preset's patterns: ``polyu`` (``*_mean.*`` clean,
       ``*_real.*`` noisy) or ``sidd`` (``*GT_SRGB*`` / ``*NOISY_SRGB*``).
 
-    ``clean=GLOB,noisy=GLOB`` gives your own patterns; the parts the ``*`` match pair the files
-    and name the pair. Files that find no partner are an error naming them.
+    ``clean=GLOB,noisy=GLOB`` gives your own patterns; the parts the ``*`` (or ``?``) match
+    pair the files and name the pair, so each pattern needs a wildcard. Files that find no
+    partner, and two files of one side under one pair name, are an error naming them.
     """
 
     def __init__(self, argument: str | None = None):
@@ -172,14 +173,18 @@ class ImagePairs(PairedDataset):
             f"clean=GLOB,noisy=GLOB)")
 
     def _match_folders(self, clean_dir: Path, noisy_dir: Path) -> dict[str, tuple[Path, Path]]:
-        clean = {p.stem: p for p in _images_in(clean_dir)}
-        noisy = {p.stem: p for p in _images_in(noisy_dir)}
+        clean = _keyed(((p.stem, p) for p in _images_in(clean_dir)), "clean", self.path)
+        noisy = _keyed(((p.stem, p) for p in _images_in(noisy_dir)), "noisy", self.path)
         return _pair_up(self.path, clean, noisy)
 
     def _match_patterns(self, clean_glob: str, noisy_glob: str) -> dict[str, tuple[Path, Path]]:
+        for side, glob in (("clean", clean_glob), ("noisy", noisy_glob)):
+            if "*" not in glob and "?" not in glob:
+                raise DataError(f"pairs folder '{self.path}': {side}={glob} has no wildcard "
+                                "(* or ?); the parts the wildcards match name the pairs")
         files = _images_in(self.path)
-        clean = {key: p for p in files if (key := _pattern_key(clean_glob, p.name)) is not None}
-        noisy = {key: p for p in files if (key := _pattern_key(noisy_glob, p.name)) is not None}
+        clean = _keyed(((_pattern_key(clean_glob, p.name), p) for p in files), "clean", self.path)
+        noisy = _keyed(((_pattern_key(noisy_glob, p.name), p) for p in files), "noisy", self.path)
         return _pair_up(self.path, clean, noisy)
 
     def image_names(self):
@@ -201,6 +206,20 @@ class ImagePairs(PairedDataset):
 def _images_in(folder: Path) -> list[Path]:
     return [p for p in sorted(folder.iterdir())
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _keyed(items, side: str, folder: Path) -> dict[str, Path]:
+    """``(pair name, file)`` items as a dictionary; two files of one side under one pair name
+    (``a.png`` and ``a.tif``) are an error naming both. Items whose name is None are skipped."""
+    keyed: dict[str, Path] = {}
+    for key, path in items:
+        if key is None:
+            continue
+        if key in keyed:
+            raise DataError(f"pairs folder '{folder}': two {side} files for pair '{key}': "
+                            f"{keyed[key].name}, {path.name}")
+        keyed[key] = path
+    return keyed
 
 
 def _pattern_key(pattern: str, name: str) -> str | None:
@@ -325,9 +344,11 @@ def read_image(dataset: Dataset, name: str, *, crop: int | None = None,
         image = to_float_image(dataset.read_noisy(name), dataset.noisy_source(name))
     else:
         image = to_float_image(dataset.read(name), dataset.source(name))
-    if crop is not None:
-        image = np.ascontiguousarray(centre_crop(image, crop))
-    return image
+    return _crop(image, crop)
+
+
+def _crop(image: np.ndarray, crop: int | None) -> np.ndarray:
+    return image if crop is None else np.ascontiguousarray(centre_crop(image, crop))
 
 
 def open_dataset(spec: str, registry=None) -> Dataset:
@@ -370,16 +391,19 @@ def load_dataset(
     digest = hashlib.sha256()
     images, noisy_images = {}, {}
     for name in names:
-        image = read_image(dataset, name, crop=crop)
-        images[name] = image
+        image = read_image(dataset, name)
+        if isinstance(dataset, PairedDataset):
+            noisy = read_image(dataset, name, noisy=True)
+            if noisy.shape != image.shape:  # refused whole: a centre crop would hide it
+                check_pair(dataset, name, image, noisy)
+            noisy = noisy_images[name] = _crop(noisy, crop)
+            check_pair(dataset, name, _crop(image, crop), noisy)
+        image = images[name] = _crop(image, crop)
         digest.update(name.encode())
         digest.update(str(image.shape).encode())
         digest.update(image.tobytes())
-        if isinstance(dataset, PairedDataset):
-            noisy = read_image(dataset, name, crop=crop, noisy=True)
-            check_pair(dataset, name, image, noisy)
-            noisy_images[name] = noisy
-            digest.update(noisy.tobytes())
+        if name in noisy_images:
+            digest.update(noisy_images[name].tobytes())
     return LoadedDataset(spec, images, digest.hexdigest(), noisy_images)
 
 

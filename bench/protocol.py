@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bench.errors import InvalidParameterError
+from bench.errors import InvalidParameterError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ class Protocol:
     border: int = 0
 
     def __post_init__(self):
+        for key in ("quantise_input", "round8"):
+            if not isinstance(getattr(self, key), bool):
+                raise InvalidParameterError(f"{key} must be true or false, "
+                                            f"got {getattr(self, key)!r}")
         if isinstance(self.border, bool) or not isinstance(self.border, int) or self.border < 0:
             raise InvalidParameterError(f"border must be a whole number of pixels of at least 0, "
                                         f"got {self.border!r}")
@@ -143,5 +147,4 @@ def preset(name: str) -> Protocol:
     try:
         return PRESETS[name]
     except KeyError:
-        raise InvalidParameterError(f"unknown protocol '{name}'; known protocols: "
-                                    f"{', '.join(PRESETS)}") from None
+        raise UnknownNameError("protocol", name, PRESETS) from None
