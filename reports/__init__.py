@@ -5,13 +5,15 @@ The public API, for scripts and notebooks (every table is a plain pandas DataFra
     from reports import load_run, summarise_ci, winners, rank, compare, write_report
 
     run = load_run("runs/20260101-120000")   # results, manifest and stored crops
-    summary = summarise_ci(run.results)      # every metric's mean with 95% intervals
-    winners(summary)                         # best by each metric and fastest near the best
+    summary = summarise_ci(run.results)      # every metric's mean with 95% intervals over images
+    winners(summary, results=run.results)    # best by each metric, who ties with it, fastest near
     rank(summary)                            # mean rank of each method
+    paired_differences(run.results, baseline="bm3d")  # each method against BM3D, image by image
     compare(before.results, run.results)     # paired differences between two runs
-    write_report(run.run_dir)                # report.html + report.md in the run directory
+    write_report(run.run_dir, baseline="bm3d")  # report.html + report.md in the run directory
 
 Modules: :mod:`reports.load` (reading a run), :mod:`reports.stats` (summaries),
+:mod:`reports.paired` (paired differences, Wilcoxon tests, Holm's correction),
 :mod:`reports.compare` (run against run), :mod:`reports.plots` (matplotlib figures),
 :mod:`reports.grids` (crop grids), :mod:`reports.html` and :mod:`reports.markdown` (renderers),
 :mod:`reports.build` (writing a report), :mod:`reports.tables` (terminal tables).
@@ -24,11 +26,13 @@ plugin registers), the first one being the primary metric that ranks the methods
 from reports.build import write_report
 from reports.compare import compare, pair_cells, regressions
 from reports.load import Run, load_run
-from reports.stats import (failures, method_label, method_labels, noisy_baseline, pareto_front, rank,
-                           run_metrics, speed_quality, summarise_ci, summary_metrics, winners)
+from reports.paired import paired_differences
+from reports.stats import (failures, image_means, method_label, method_labels, noisy_baseline,
+                           pareto_front, rank, run_metrics, speed_quality, summarise_ci,
+                           summary_metrics, winners)
 
 __all__ = [
-    "Run", "compare", "failures", "load_run", "method_label", "method_labels", "noisy_baseline", "pair_cells",
-    "pareto_front", "rank", "regressions", "run_metrics", "speed_quality", "summarise_ci",
-    "summary_metrics", "winners", "write_report",
+    "Run", "compare", "failures", "image_means", "load_run", "method_label", "method_labels",
+    "noisy_baseline", "pair_cells", "paired_differences", "pareto_front", "rank", "regressions",
+    "run_metrics", "speed_quality", "summarise_ci", "summary_metrics", "winners", "write_report",
 ]

@@ -29,6 +29,8 @@ tbody tr:nth-child(even) td { background: #fbfcfd; }
 .sub { display: block; color: var(--muted); font-size: 12px; }
 .sub.best { color: var(--good); }
 .failed { color: var(--bad); font-size: 12px; display: block; }
+.delta { display: block; color: var(--muted); font-size: 11px; }
+.reference { display: block; color: var(--accent); font-size: 11px; font-style: italic; }
 .note { color: var(--muted); font-size: 13px; margin: 4px 0 10px; }
 figure.plot { margin: 10px 0 22px; }
 figure.plot img { max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
@@ -83,17 +85,23 @@ TEMPLATE = """<!DOCTYPE html>
 <div class="card"><b>{{ failures | length }}</b><span>cells failed or timed out</span></div>
 </div>
 <h3>Winners per noise and level</h3>
-<p class="note">Best mean {{ metric_names }} over images and seeds; “fastest near the
+<p class="note">Best mean {{ metric_names }} over images and seeds. “Tied with it”: the methods
+whose paired difference to the winner is not significant (Wilcoxon signed-rank test over images,
+each image's seeds averaged first, Holm-corrected across the methods of the level, 5%); “–”:
+every other method is significantly worse; “{{ too_few }}”: with so few images no difference
+could be significant (the exact test's smallest p-value with n images is 2/2<sup>n</sup>, and
+Holm multiplies it by the number of comparisons). {{ tie_note }} “Fastest near the
 winner” is the method with the highest median throughput whose mean {{ primary | name }} is within
 {{ margin }} of the best.{{ direction_note }}</p>
 <table>
 <thead><tr><th>noise</th>{% if several_modes %}<th>mode</th>{% endif %}<th class="num">level</th>
-{% for m in metrics %}<th>best {{ m | name }}</th><th class="num">{{ m | unit_header }}</th>{% endfor %}
+{% for m in metrics %}<th>best {{ m | name }}</th><th class="num">{{ m | unit_header }}</th><th>tied with it</th>{% endfor %}
 <th>fastest near the winner</th><th class="num">{{ primary | unit_header }}</th><th class="num">MP/s</th></tr></thead>
 <tbody>
 {% for w in winners %}
 <tr><td>{{ w.noise }}</td>{% if several_modes %}<td>{{ w.mode }}</td>{% endif %}<td class="num">{{ w.level | level }}</td>
 {% for m in metrics %}<td>{{ w[m.name ~ "_winner"] | dash }}</td><td class="num">{{ w[m.name] | number(m.decimals) }}</td>
+<td>{{ w[m.name ~ "_tied"] | ties(w[m.name ~ "_separation"]) }}</td>
 {% endfor %}
 <td>{{ w.fastest_near }}</td><td class="num">{{ w["fastest_" ~ primary.name] | number(primary.decimals) }}</td>
 <td class="num">{{ w.fastest_mpix_per_s | rate }}</td></tr>
@@ -118,9 +126,11 @@ mean {{ primary | name }}, the mean of the per-condition mean {{ primary | name 
 
 <section id="tables">
 <h2>Quality by noise and level</h2>
-<p class="note">Mean {{ metric_lines }} with the half-width of the 95%
-t-interval over images and seeds; no interval when a cell has a single measurement. The best
-method of each column is in green.{{ direction_note }} MP/s is the median throughput (megapixels per second) on the
+<p class="note">Mean {{ metric_lines }} over images and seeds, ± the half-width of its
+95% interval over images (each image's seeds averaged first; none with a single image). Under
+each mean, Δ: the {{ difference_to }}, the mean over images of the per-image difference ± the
+half-width of its 95% t-interval over images. The best method of each column is in
+green.{{ direction_note }} MP/s is the median throughput (megapixels per second) on the
 method's device. {{ timing_note }}</p>
 <div class="columns">
 {% for t in tables %}
@@ -131,7 +141,7 @@ method's device. {{ timing_note }}</p>
 <tbody>
 {% for row in t.rows %}
 <tr{% if row.baseline %} class="baseline"{% endif %}><td>{{ row.label }}</td>
-{% for c in row.cells %}<td class="num">{% if c is none %}–{% elif c[primary.name] != c[primary.name] %}<span class="failed">{{ c.failed }} failed</span>{% else %}{% for m in metrics %}{% set classes = (["sub"] if not loop.first else []) + (["best"] if m.name in c.best else []) %}<span{% if classes %} class="{{ classes | join(" ") }}"{% endif %}>{{ c[m.name] | ci(c[m.name ~ "_ci"], m.decimals) }}</span>{% endfor %}{% if c.failed %}<span class="failed">{{ c.failed }} failed</span>{% endif %}{% endif %}</td>
+{% for c in row.cells %}<td class="num">{% if c is none %}–{% elif c[primary.name] != c[primary.name] %}<span class="failed">{{ c.failed }} failed</span>{% else %}{% for m in metrics %}{% set classes = (["sub"] if not loop.first else []) + (["best"] if m.name in c.best else []) %}<span{% if classes %} class="{{ classes | join(" ") }}"{% endif %}>{{ c[m.name] | ci(c[m.name ~ "_ci"], m.decimals) }}</span>{% if c.reference %}{% if loop.first %}<span class="reference">reference</span>{% endif %}{% elif c[m.name ~ "_diff"] == c[m.name ~ "_diff"] %}<span class="delta">{{ c[m.name ~ "_diff"] | difference(c[m.name ~ "_diff_ci"], m.decimals) }}</span>{% endif %}{% endfor %}{% if c.failed %}<span class="failed">{{ c.failed }} failed</span>{% endif %}{% endif %}</td>
 {% endfor %}<td class="num">{% if not row.baseline %}{{ row.mpix_per_s | rate }}{% endif %}</td></tr>
 {% endfor %}
 </tbody>
@@ -145,7 +155,7 @@ method's device. {{ timing_note }}</p>
 <h2>Plots</h2>
 {% for title, uri in figures %}
 <figure class="plot"><img src="{{ uri }}" alt="{{ title }}"><figcaption>{{ title }}.
-{% if loop.index == 1 %}Error bars: 95% intervals; dotted grey: the noisy input.{% else %}Circles: CPU, triangles: GPU; ringed points joined by the line form the Pareto front (no other method is both faster and better).{% endif %}</figcaption></figure>
+{% if loop.index == 1 %}Error bars: 95% intervals over images; dotted grey: the noisy input.{% else %}Circles: CPU, triangles: GPU; ringed points joined by the line form the Pareto front (no other method is both faster and better).{% endif %}</figcaption></figure>
 {% else %}
 <p class="note">No cell finished, so there is nothing to plot.</p>
 {% endfor %}

@@ -19,8 +19,9 @@ import pandas as pd
 from bench.metrics import MetricInfo
 from reports.grids import Grid, build_grids
 from reports.load import Run, load_run
-from reports.stats import (CI_SUFFIX, failures, noisy_baseline, rank, run_metrics, summarise_ci,
-                           summary_metrics, winners)
+from reports.paired import paired_differences, resolve_baseline
+from reports.stats import (CI_SUFFIX, failures, method_labels, noisy_baseline, rank, run_metrics,
+                           summarise_ci, summary_metrics, winners)
 
 HTML_NAME, MARKDOWN_NAME, FIGURES = "report.html", "report.md", "report"
 
@@ -29,9 +30,12 @@ HTML_NAME, MARKDOWN_NAME, FIGURES = "report.html", "report.md", "report"
 class QualityRow:
     """One method (or the noisy input) across the levels of one noise and mode.
 
-    Each cell is None (level not run) or a dict: per metric ``m`` its mean ``m`` and
-    half-width ``m_ci``, then ``n``, ``failed`` and ``best`` (the metrics by which the
-    method is the best of the column).
+    Each cell is None (level not run) or a dict: per metric ``m`` its mean ``m``, the
+    half-width ``m_ci`` of its interval over images, the paired difference to the column's
+    reference method ``m_diff`` with its half-width ``m_diff_ci`` and its ``m_verdict`` (see
+    :func:`reports.paired.paired_differences`), then ``n``, ``images``, ``failed``,
+    ``reference`` (whether the method is the column's reference) and ``best`` (the metrics by
+    which the method is the best of the column).
     """
 
     label: str
@@ -42,12 +46,13 @@ class QualityRow:
 
 @dataclass
 class QualityTable:
-    """Method x level table of one noise and mode."""
+    """Method x level table of one noise and mode; ``references``: each level's reference method."""
 
     noise: str
     mode: str
     levels: list[float]
     rows: list[QualityRow]
+    references: list[str | None] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +64,11 @@ class ReportData:
     run : Run
     summary, baseline, winners, ranking, failures : pandas.DataFrame
         See :mod:`reports.stats`.
+    paired : pandas.DataFrame
+        :func:`reports.paired.paired_differences` against ``reference``.
+    reference : str or None
+        The baseline method the quality tables' differences are to; None: the best method of
+        each condition by the primary metric.
     metrics : list of MetricInfo
         The run's metrics, primary first.
     margin : float
@@ -86,6 +96,8 @@ class ReportData:
     failure_groups: list[dict] = field(default_factory=list)
     params: pd.DataFrame = field(default_factory=pd.DataFrame)
     figures: dict[str, Path] = field(default_factory=dict)
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reference: str | None = None
 
 
 @dataclass
@@ -98,16 +110,32 @@ class ReportFiles:
 
 
 def quality_tables(summary: pd.DataFrame, baseline: pd.DataFrame, *,
-                   metrics: list[MetricInfo] | None = None) -> list[QualityTable]:
+                   metrics: list[MetricInfo] | None = None,
+                   paired: pd.DataFrame | None = None) -> list[QualityTable]:
     """Method x level tables per noise and mode, methods by the primary metric, best first.
 
-    Each cell is a dict with, per metric ``m``, ``m`` and ``m_ci`` (``psnr``, ``psnr_ci``,
-    ``ssim``, ``ssim_ci``, ...), ``n``, ``failed`` and ``best`` (the names of the metrics by
-    which it is the column's best method, in each metric's direction); missing levels are
-    None.
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        :func:`reports.stats.summarise_ci`.
+    baseline : pandas.DataFrame
+        :func:`reports.stats.noisy_baseline`: the noisy input's row.
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`reports.stats.summary_metrics` of ``summary`` by default.
+    paired : pandas.DataFrame, optional
+        :func:`reports.paired.paired_differences`: each cell's difference to its level's
+        reference method; without it the differences are NaN.
+
+    Each cell is a dict with, per metric ``m``, ``m``, ``m_ci``, ``m_diff``, ``m_diff_ci``
+    and ``m_verdict`` (``psnr``, ``psnr_ci``, ``psnr_diff``, ...), ``n``, ``images``,
+    ``failed``, ``reference`` and ``best`` (the names of the metrics by which it is the
+    column's best method, in each metric's direction); missing levels are None.
     """
     metrics = summary_metrics(summary, metrics)
     primary = metrics[0]
+    differences = {} if paired is None or paired.empty else {
+        (row["noise"], row["mode"], row["level"], row["method"]): row
+        for row in paired.to_dict("records")}
     tables = []
     for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
         levels = sorted(part["level"].unique())
@@ -124,23 +152,46 @@ def quality_tables(summary: pd.DataFrame, baseline: pd.DataFrame, *,
             ascending=not primary.higher_is_better, na_position="last", kind="stable").index
         for method in order:
             mine = part[part["method"] == method].set_index("level")
-            cells = [_cell(mine.loc[lv], best[lv], metrics) if lv in mine.index else None
-                     for lv in levels]
+            cells = [_cell(mine.loc[lv], best[lv], metrics,
+                           differences.get((noise, mode, lv, method)))
+                     if lv in mine.index else None for lv in levels]
             rows.append(QualityRow(method, cells, mine["mpix_per_s"].median()))
-        tables.append(QualityTable(noise, mode, levels, rows))
+        references = [_reference_at(paired, noise, mode, lv) if differences else None
+                      for lv in levels]
+        tables.append(QualityTable(noise, mode, levels, rows, references))
     return tables
 
 
-def _cell(entry: pd.Series, best: dict | None, metrics: list[MetricInfo]) -> dict:
+def _reference_at(paired: pd.DataFrame, noise: str, mode: str, level: float) -> str | None:
+    at = paired[(paired["noise"] == noise) & (paired["mode"] == mode) & (paired["level"] == level)]
+    return None if at.empty else at["reference"].iloc[0]
+
+
+def _cell(entry: pd.Series, best: dict | None, metrics: list[MetricInfo],
+          difference: dict | None = None) -> dict:
     cell = {}
     for info in metrics:
-        cell[info.name] = entry[info.name]
-        cell[info.name + CI_SUFFIX] = entry[info.name + CI_SUFFIX]
+        name = info.name
+        cell[name] = entry[name]
+        cell[name + CI_SUFFIX] = entry[name + CI_SUFFIX]
+        cell[f"{name}_diff"] = float("nan") if difference is None else difference[f"{name}_diff"]
+        cell[f"{name}_diff_ci"] = float("nan") if difference is None else difference[f"{name}_ci"]
+        cell[f"{name}_verdict"] = None if difference is None else difference[f"{name}_verdict"]
     cell["n"] = entry["n"]
+    cell["images"] = int(entry.get("images", 0))
     cell["failed"] = int(entry.get("failed", 0))
+    cell["reference"] = difference is not None and difference["method"] == difference["reference"]
     cell["best"] = () if best is None else tuple(
         info.name for info in metrics if cell[info.name] == best[info.name])
     return cell
+
+
+def difference_label(data: ReportData) -> str:
+    """What the quality tables' Δ is: ``"paired difference to bm3d"``, or to each level's best."""
+    if data.reference is not None:
+        return f"paired difference to {data.reference}"
+    return (f"paired difference to the best method of the level by the mean "
+            f"{data.metrics[0].name.upper()} (marked reference)")
 
 
 def timing_note(results: pd.DataFrame) -> str:
@@ -191,7 +242,8 @@ def method_params(results: pd.DataFrame) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
-def gather(run: Run, *, figures_dir: str | Path | None = None) -> ReportData:
+def gather(run: Run, *, figures_dir: str | Path | None = None,
+           baseline: str | None = None) -> ReportData:
     """Compute every table of the report and draw its figures.
 
     Parameters
@@ -200,41 +252,57 @@ def gather(run: Run, *, figures_dir: str | Path | None = None) -> ReportData:
         A loaded run (:func:`reports.load.load_run`).
     figures_dir : str or Path, optional
         Where the PNG figures go; ``<run_dir>/report`` when omitted.
+    baseline : str, optional
+        The method the quality tables show every method's paired difference to (a method
+        label or a denoiser name, see :func:`reports.paired.resolve_baseline`); the best
+        method of each condition by the primary metric by default.
+
+    Raises
+    ------
+    DataError
+        When ``baseline`` names no method of the run.
     """
     from reports.plots import method_colours, plot_quality_vs_level, plot_quality_vs_speed
 
     metrics = run_metrics(run.results)
     margin = metrics[0].margin
+    reference = None if baseline is None else resolve_baseline(baseline,
+                                                               method_labels(run.results))
+    paired = paired_differences(run.results, baseline=reference, metrics=metrics)
     summary = summarise_ci(run.results, metrics=metrics)
-    baseline = noisy_baseline(run.results, metrics=metrics)
+    noisy = noisy_baseline(run.results, metrics=metrics)
     ranking = rank(summary, metrics=metrics)
     order = list(ranking["method"]) + [m for m in summary["method"].unique()
                                        if m not in set(ranking["method"])]
     failed = failures(run.results)
-    data = ReportData(run, metrics, margin, summary, baseline,
-                      winners(summary, metrics=metrics, margin=margin), ranking, failed,
-                      quality_tables(summary, baseline, metrics=metrics),
+    data = ReportData(run, metrics, margin, summary, noisy,
+                      winners(summary, results=run.results, metrics=metrics, margin=margin),
+                      ranking, failed, quality_tables(summary, noisy, metrics=metrics, paired=paired),
                       build_grids(run.crops, order, results=run.results, metrics=metrics),
-                      failure_groups(failed), method_params(run.results))
+                      failure_groups(failed), method_params(run.results), paired=paired,
+                      reference=reference)
     figures_dir = Path(figures_dir) if figures_dir is not None else run.run_dir / FIGURES
     figures_dir.mkdir(parents=True, exist_ok=True)
     colours = method_colours(order)
     if summary[metrics[0].name].notna().any():
         data.figures["Quality against noise level"] = plot_quality_vs_level(
-            summary, baseline, figures_dir / "quality_vs_level.png", metrics=metrics,
+            summary, noisy, figures_dir / "quality_vs_level.png", metrics=metrics,
             colours=colours)
         data.figures["Quality against throughput"] = plot_quality_vs_speed(
             summary, figures_dir / "quality_vs_speed.png", metrics=metrics, colours=colours)
     return data
 
 
-def write_report(run_dir: str | os.PathLike) -> ReportFiles:
+def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> ReportFiles:
     """Write ``report.html``, ``report.md`` and the figures of a run into its directory.
 
     Parameters
     ----------
     run_dir : str or Path
         A run directory (see :mod:`bench.store.results`).
+    baseline : str, optional
+        The method the quality tables compare every method with, image by image (see
+        :func:`gather`); the best method of each condition by default.
 
     Returns
     -------
@@ -244,13 +312,14 @@ def write_report(run_dir: str | os.PathLike) -> ReportFiles:
     Raises
     ------
     DataError
-        When ``run_dir`` is not a run directory or has no results.
+        When ``run_dir`` is not a run directory or has no results, or ``baseline`` names no
+        method of the run.
     """
     from reports.html import render_html
     from reports.markdown import render_markdown
 
     run = load_run(run_dir)
-    data = gather(run)
+    data = gather(run, baseline=baseline)
     html_path = run.run_dir / HTML_NAME
     md_path = run.run_dir / MARKDOWN_NAME
     _write_atomic(html_path, render_html(data))

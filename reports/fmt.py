@@ -21,6 +21,27 @@ def mean_ci(mean: float, half: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
+def difference(mean: float, half: float, digits: int) -> str:
+    """A paired difference with its interval: ``"Δ -0.42 ± 0.13"``; ``""`` when missing."""
+    if _missing(mean):
+        return ""
+    text = f"Δ {mean:+.{digits}f}"
+    return text if _missing(half) else f"{text} ± {half:.{digits}f}"
+
+
+def ties(tied, separation) -> str:
+    """The winners table's "tied with it" cell: the tied methods, ``"–"`` when every other
+    method is significantly worse, the verdict when there are too few images, ``""`` untested.
+    """
+    if separation is None or _missing(separation):
+        return ""
+    if separation == "tied":
+        return ", ".join(tied)
+    if separation == "separated":
+        return "–"
+    return str(separation)
+
+
 def number(value: float, digits: int = 2) -> str:
     """Fixed-point with ``digits`` decimals; ``"–"`` when missing."""
     return "–" if _missing(value) else f"{value:.{digits}f}"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from reports import fmt
 from reports._html_template import CSS, TEMPLATE
-from reports.build import ReportData, timing_note
+from reports.build import ReportData, difference_label, timing_note
+from reports.paired import TIE_NOTE, TOO_FEW
 
 
 def data_uri(path: str | Path, mime: str = "image/png") -> str:
@@ -29,7 +30,8 @@ def _environment():
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(number=fmt.number, rate=fmt.rate, level=fmt.level, ci=fmt.mean_ci,
                        count=fmt.count, score=fmt.score, name=fmt.name,
-                       unit_header=fmt.unit_header, dash=_dash)
+                       unit_header=fmt.unit_header, dash=_dash, difference=fmt.difference,
+                       ties=fmt.ties)
     return env
 
 
@@ -39,13 +41,9 @@ def _dash(value) -> str:
 
 
 def _lines(metrics) -> str:
-    """``"PSNR (dB, first line) and SSIM (second line)"``."""
-    parts = []
-    for i, info in enumerate(metrics, 1):
-        where = f"{fmt.ordinal(i)} line"
-        parts.append(f"{fmt.name(info)} ({info.unit}, {where})" if info.unit
-                     else f"{fmt.name(info)} ({where})")
-    return fmt.words(parts)
+    """``"PSNR (dB) on top, then SSIM"``: the order of the metrics' lines in a cell."""
+    parts = [f"{fmt.name(info)} ({info.unit})" if info.unit else fmt.name(info) for info in metrics]
+    return parts[0] + " on top" + "".join(f", then {part}" for part in parts[1:])
 
 
 def render_html(data: ReportData) -> str:
@@ -87,6 +85,7 @@ def render_html(data: ReportData) -> str:
         "several_modes": data.summary["mode"].nunique() > 1,
         "winners": data.winners.to_dict("records"), "ranking": data.ranking.to_dict("records"),
         "margin": fmt.margin(data.margin, metrics[0]),
+        "tie_note": TIE_NOTE, "too_few": TOO_FEW, "difference_to": difference_label(data),
         "tables": data.tables, "grids": grids, "failures": data.failures,
         "timing_note": timing_note(results), "failure_groups": data.failure_groups, "params": data.params,
         "figures": [(title, data_uri(path)) for title, path in data.figures.items()],

@@ -7,7 +7,8 @@ import json
 import os
 
 from reports import fmt
-from reports.build import ReportData, timing_note
+from reports.build import ReportData, difference_label, timing_note
+from reports.paired import TIE_NOTE, TOO_FEW
 
 
 def text(value) -> str:
@@ -47,24 +48,31 @@ def render_markdown(data: ReportData) -> str:
 
     out += ["## Summary", "", "### Winners per noise and level", "",
             f"Best mean {text(fmt.words([fmt.name(i) for i in metrics]))} over images and seeds; "
-            f"*fastest near the winner* is the method with the highest median MP/s within "
+            f"*tied with it*: the methods whose paired difference to the winner is not "
+            f"significant (Wilcoxon signed-rank test over images, each image's seeds averaged "
+            f"first, Holm-corrected across the methods of the level, 5%); –: every other method "
+            f"is significantly worse; *{text(TOO_FEW)}*: with so few images no difference could "
+            f"be significant (the exact test's smallest p-value with n images is 2/2^n, and "
+            f"Holm multiplies it by the number of comparisons). {text(TIE_NOTE)} "
+            f"*Fastest near the winner* is the method with the highest median MP/s within "
             f"{text(fmt.margin(data.margin, primary))} of the best mean {text(fmt.name(primary))}."
             + direction, ""]
     header = ["noise"] + (["mode"] if several_modes else []) + ["level"]
     for info in metrics:
-        header += [f"best {text(fmt.name(info))}", text(fmt.unit_header(info))]
+        header += [f"best {text(fmt.name(info))}", text(fmt.unit_header(info)), "tied with it"]
     header += ["fastest near the winner", text(fmt.unit_header(primary)), "MP/s"]
     first = 2 if several_modes else 1  # the level column
     rows = []
     for w in data.winners.to_dict("records"):
         row = [text(w["noise"])] + ([text(w["mode"])] if several_modes else []) + [fmt.level(w["level"])]
         for info in metrics:
-            row += [text(_name(w[f"{info.name}_winner"])), fmt.number(w[info.name], info.decimals)]
+            row += [text(_name(w[f"{info.name}_winner"])), fmt.number(w[info.name], info.decimals),
+                    text(fmt.ties(w[f"{info.name}_tied"], w[f"{info.name}_separation"]))]
         row += [text(w["fastest_near"]), fmt.number(w[f"fastest_{primary.name}"], primary.decimals),
                 fmt.rate(w["fastest_mpix_per_s"])]
         rows.append(row)
-    right = {first} | {first + 2 * (i + 1) for i in range(len(metrics))} | {len(header) - 2,
-                                                                             len(header) - 1}
+    right = {first} | {first + 3 * i + 2 for i in range(len(metrics))} | {len(header) - 2,
+                                                                            len(header) - 1}
     out += table(header, rows, right)
 
     out += ["### Overall ranking", ""]
@@ -77,9 +85,12 @@ def render_markdown(data: ReportData) -> str:
     out += table(header, rows, {0} | set(range(2, len(header))))
 
     out += ["## Quality by noise and level", "",
-            f"Mean {text(' / '.join(info.label for info in metrics))} with the half-width of the "
-            "95% t-interval over images and seeds (no interval for a single measurement); "
-            "**bold**: the best of the column." + direction + " " + text(timing_note(results)), ""]
+            f"Mean {text(' / '.join(info.label for info in metrics))} over images and seeds, "
+            "± the half-width of its 95% interval over images (each image's seeds averaged "
+            "first; none with a single image); (Δ …): the " + text(difference_label(data))
+            + ", the mean over images of the per-image difference ± the half-width of its 95% "
+            "t-interval over images. **bold**: the best of the column." + direction + " "
+            + text(timing_note(results)), ""]
     for t in data.tables:
         title = f"### {text(t.noise)} noise" + (f", {text(t.mode)} mode" if several_modes else "")
         rows = []
@@ -160,9 +171,16 @@ def _md_cell(cell: dict | None, metrics) -> str:
     if cell[primary] != cell[primary]:
         return f"{cell['failed']} failed"
     parts = []
-    for info in metrics:
+    for i, info in enumerate(metrics):
         value = fmt.mean_ci(cell[info.name], cell[info.name + "_ci"], info.decimals)
-        parts.append(f"**{value}**" if info.name in cell["best"] else value)
+        value = f"**{value}**" if info.name in cell["best"] else value
+        delta = fmt.difference(cell[f"{info.name}_diff"], cell[f"{info.name}_diff_ci"],
+                               info.decimals)
+        if cell["reference"]:
+            value += " (reference)" if i == 0 else ""
+        elif delta:
+            value += f" ({delta})"
+        parts.append(value)
     text_ = " / ".join(parts)
     if cell["failed"]:
         text_ += f" ({cell['failed']} failed)"

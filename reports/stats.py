@@ -34,6 +34,9 @@ from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX, MetricInfo, metric_info
 GROUP = ["noise", "mode", "level", "denoiser", "device"]
 #: The columns one condition (noise, mode and level) stands for.
 CONDITION = ["noise", "mode", "level"]
+#: The columns that name one image: the statistical unit (a method's seeds of one image are
+#: averaged first, since they are not independent measurements).
+IMAGE = ["dataset", "image"]
 #: Suffix of the column that holds the half-width of a metric's confidence interval.
 CI_SUFFIX = "_ci"
 
@@ -150,9 +153,67 @@ def _ascending(info: MetricInfo) -> bool:
     return not info.higher_is_better
 
 
+def image_keys(results: pd.DataFrame) -> list[str]:
+    """The columns of :data:`IMAGE` that ``results`` has (a table made by hand may lack some)."""
+    return [column for column in IMAGE if column in results.columns]
+
+
+def _with_images(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``results`` and its image columns; a table with none gets one image per row."""
+    keys = image_keys(results)
+    if keys:
+        return results, keys
+    return results.assign(image=[f"row {i}" for i in range(len(results))]), ["image"]
+
+
+def image_means(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = None) -> pd.DataFrame:
+    """Every method's score of every image, its seeds averaged: the unit of the statistics.
+
+    The seeds of one image are different noise draws on the same picture, not independent
+    measurements of a method's quality, so intervals and paired tests count images, not cells.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A run's results (see :data:`bench.store.results.COLUMNS`); only ``ok`` cells count.
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`run_metrics` of ``results`` by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per noise, mode, level, method and image: the columns of :data:`GROUP`,
+        ``method``, ``dataset`` and ``image`` (those of them the table has; a table with
+        neither counts each row as an image), ``seeds`` (the ``ok`` cells averaged) and the
+        mean of every metric ``m`` over them. Several noise parameter sets of one noise at
+        one level are averaged too, as :func:`summarise_ci` pools them.
+    """
+    names = [info.name for info in run_metrics(results, metrics)]
+    results, keys = _with_images(results)
+    ok = results[results["status"] == "ok"].assign(
+        method=method_labels(results[results["status"] == "ok"]))
+    aggregations = {"seeds": ("status", "size")} | {name: (name, "mean") for name in names}
+    table = ok.groupby(GROUP + ["method"] + keys, sort=False).agg(**aggregations).reset_index()
+    return table[GROUP + ["method"] + keys + ["seeds"] + names]
+
+
+def _image_spread(per_image: pd.DataFrame, group: list[str], names: list[str],
+                  confidence: float) -> pd.DataFrame:
+    """Per ``group``: ``images`` and, per metric, the t-interval half-width over images."""
+    aggregations = {"images": ("seeds", "size")}
+    for name in names:
+        aggregations[f"{name}_std"] = (name, "std")
+        aggregations[f"{name}_count"] = (name, "count")
+    spread = per_image.groupby(group, sort=False).agg(**aggregations)
+    for name in names:
+        spread[f"{name}{CI_SUFFIX}"] = _half_widths(spread[f"{name}_std"], spread[f"{name}_count"],
+                                                    confidence)
+    return spread[["images"] + [f"{name}{CI_SUFFIX}" for name in names]]
+
+
 def summarise_ci(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
                  confidence: float = 0.95) -> pd.DataFrame:
-    """Mean of every metric with confidence intervals over images and seeds, and throughput.
+    """Mean of every metric with a confidence interval over images, and throughput.
 
     Parameters
     ----------
@@ -169,8 +230,10 @@ def summarise_ci(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = No
         One row per noise, mode, level and method (denoiser, device and parameter set), with
         columns ``method`` (see :func:`method_labels`), ``cells`` (all cells), ``failed``
         (cells not ``ok``), ``n`` (``ok`` cells: the images x seeds the means are over),
-        then for every metric ``m`` (``psnr``, ``ssim``, ...) ``m`` (mean, in the metric's
-        unit) and ``m_ci`` (half-width of the t-interval; NaN when ``n < 2``), then
+        ``images`` (images with an ``ok`` cell), then for every metric ``m`` (``psnr``,
+        ``ssim``, ...) ``m`` (mean over the ``ok`` cells, in the metric's unit) and ``m_ci``
+        (half-width of the Student-t interval over images: each image's seeds are averaged
+        first, see :func:`image_means`; NaN with fewer than two images), then
         ``mpix_per_s`` (median megapixels per second) and ``seconds`` (median).
         Failed cells count in ``cells`` and ``failed`` only. Rows are ordered by noise (as
         first met), mode, level and the mean of the primary metric, best first.
@@ -182,21 +245,21 @@ def summarise_ci(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = No
     aggregations = {"n": ("status", "size")}
     for name in names:
         aggregations[name] = (name, "mean")
-        aggregations[f"{name}_std"] = (name, "std")
     aggregations.update(mpix_per_s=("mpix_per_s", "median"), seconds=("seconds", "median"))
     scores = ok.groupby(GROUP + ["method"], sort=False).agg(**aggregations)
     counts = results.groupby(GROUP + ["method"], sort=False).agg(
         cells=("status", "size"), failed=("status", lambda s: int((s != "ok").sum())))
-    summary = counts.join(scores)
-    summary["n"] = summary["n"].fillna(0).astype("int64")
-    for name in names:
-        summary[f"{name}{CI_SUFFIX}"] = _half_widths(summary[f"{name}_std"], summary["n"], confidence)
+    spread = _image_spread(image_means(results, metrics=metrics), GROUP + ["method"], names,
+                           confidence)
+    summary = counts.join(scores).join(spread)
+    for column in ("n", "images"):
+        summary[column] = summary[column].fillna(0).astype("int64")
     summary = summary.reset_index()
     noise_order = {name: i for i, name in enumerate(results["noise"].drop_duplicates())}
     summary = summary.assign(_noise=summary["noise"].map(noise_order)).sort_values(
         ["_noise", "mode", "level", names[0]], ascending=[True, True, True, _ascending(metrics[0])],
         na_position="last", kind="stable")
-    columns = GROUP + ["method", "cells", "failed", "n"] + _mean_ci(names) + [
+    columns = GROUP + ["method", "cells", "failed", "n", "images"] + _mean_ci(names) + [
         "mpix_per_s", "seconds"]
     return summary[columns].reset_index(drop=True)
 
@@ -207,7 +270,7 @@ def _mean_ci(names: list[str]) -> list[str]:
 
 def noisy_baseline(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
                    confidence: float = 0.95) -> pd.DataFrame:
-    """Mean score of the noisy inputs per noise, mode and level, with intervals.
+    """Mean score of the noisy inputs per noise, mode and level, with intervals over images.
 
     Each noisy image counts once, however many denoisers saw it. The score of metric ``m``
     is read from the results column ``noisy_m``.
@@ -215,20 +278,24 @@ def noisy_baseline(results: pd.DataFrame, *, metrics: list[MetricInfo] | None = 
     Returns
     -------
     pandas.DataFrame
-        Columns ``noise``, ``mode``, ``level``, ``n``, then ``m`` and ``m_ci`` for every
-        metric ``m`` (``psnr``, ``psnr_ci``, ``ssim``, ``ssim_ci``, ...).
+        Columns ``noise``, ``mode``, ``level``, ``n`` (noisy inputs: images x seeds),
+        ``images``, then ``m`` (mean over the noisy inputs) and ``m_ci`` (half-width of the
+        t-interval over images, each image's seeds averaged first) for every metric ``m``
+        (``psnr``, ``psnr_ci``, ``ssim``, ``ssim_ci``, ...).
     """
     names = [info.name for info in run_metrics(results, metrics)]
-    unique = results.drop_duplicates(["dataset", "image", "noise", "level", "noise_params",
-                                      "seed", "mode"])
+    results, keys = _with_images(results)
+    identity = [c for c in ["dataset", "image", "noise", "level", "noise_params", "seed", "mode"]
+                if c in results.columns]
+    unique = results.drop_duplicates(identity)
     aggregations = {"n": ("status", "size")}
     for name in names:
         aggregations[name] = (NOISY_PREFIX + name, "mean")
-        aggregations[f"{name}_std"] = (NOISY_PREFIX + name, "std")
     base = unique.groupby(CONDITION, sort=False).agg(**aggregations)
-    for name in names:
-        base[f"{name}{CI_SUFFIX}"] = _half_widths(base[f"{name}_std"], base["n"], confidence)
-    return base.reset_index()[CONDITION + ["n"] + _mean_ci(names)]
+    per_image = unique.groupby(CONDITION + keys, sort=False).agg(
+        seeds=("status", "size"), **{name: (NOISY_PREFIX + name, "mean") for name in names})
+    base = base.join(_image_spread(per_image.reset_index(), CONDITION, names, confidence))
+    return base.reset_index()[CONDITION + ["n", "images"] + _mean_ci(names)]
 
 
 def best_row(part: pd.DataFrame, info: MetricInfo) -> pd.Series | None:
@@ -246,14 +313,20 @@ def within(values: pd.Series, best: float, info: MetricInfo, margin: float) -> p
     return values <= best + margin
 
 
-def winners(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
-            margin: float | None = None) -> pd.DataFrame:
+def winners(summary: pd.DataFrame, *, results: pd.DataFrame | None = None,
+            metrics: list[MetricInfo] | None = None, margin: float | None = None,
+            alpha: float = 0.05) -> pd.DataFrame:
     """The best method at each noise, mode and level by each metric, and the fastest one close.
 
     Parameters
     ----------
     summary : pandas.DataFrame
         Output of :func:`summarise_ci`.
+    results : pandas.DataFrame, optional
+        The results ``summary`` was made from. With them, every other method is compared
+        with each winner image by image (:mod:`reports.paired`: seeds averaged per image,
+        Wilcoxon signed-rank test, Holm's correction across the methods of the condition),
+        and those it cannot tell apart are listed as tied.
     metrics : list of MetricInfo, optional
         Primary first; :func:`summary_metrics` of ``summary`` by default. Best means highest
         or lowest as each metric's ``higher_is_better`` says.
@@ -261,20 +334,30 @@ def winners(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
         How far from the best mean of the primary metric, in its unit, a method may be and
         still count as "close to the winner"; the primary metric's ``margin`` by default
         (0.5 dB for PSNR).
+    alpha : float
+        Level of the Holm-corrected paired tests.
 
     Returns
     -------
     pandas.DataFrame
         One row per condition with at least one ``ok`` cell: ``noise``, ``mode``, ``level``,
-        then per metric ``m`` the method ``m_winner`` and its mean ``m`` (``psnr_winner``,
-        ``psnr``, ``ssim_winner``, ``ssim``, ...), then ``fastest_near`` (the method with the
-        highest median MP/s among those within ``margin`` of the best primary mean) with
-        its primary mean ``fastest_<primary>`` (``fastest_psnr``) and
-        ``fastest_mpix_per_s``. Ties go to the method listed first.
+        then per metric ``m`` the method ``m_winner``, its mean ``m``, ``m_tied`` (a tuple of
+        the methods whose paired difference to the winner is not significant) and
+        ``m_separation``: ``"separated"`` (every other method is significantly worse),
+        ``"tied"`` (some are tied, a tie is not equivalence), ``"too few images to
+        separate"`` (with this many images and methods no difference could be significant;
+        ``m_tied`` is then empty) -- or None without ``results`` or other methods. Then
+        ``fastest_near`` (the method with the highest median MP/s among those within
+        ``margin`` of the best primary mean) with its primary mean ``fastest_<primary>``
+        (``fastest_psnr``) and ``fastest_mpix_per_s``. Ties of the means go to the method
+        listed first.
     """
     metrics = summary_metrics(summary, metrics)
     primary = metrics[0]
     margin = primary.margin if margin is None else margin
+    per_image = {} if results is None else {
+        key: part for key, part in image_means(results, metrics=metrics).groupby(
+            CONDITION, sort=False)}
     rows = []
     for key, part in summary.groupby(CONDITION, sort=False):
         part = part.dropna(subset=[primary.name])
@@ -285,6 +368,9 @@ def winners(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
             best = best_row(part, info)
             row[f"{info.name}_winner"] = None if best is None else best["method"]
             row[info.name] = np.nan if best is None else best[info.name]
+            tied, row[f"{info.name}_separation"] = _ties(
+                per_image.get(tuple(key)), row[f"{info.name}_winner"], info, alpha)
+            row[f"{info.name}_tied"] = tuple(m for m in part["method"] if m in tied)
         near = part[within(part[primary.name], row[primary.name], primary, margin)]
         rated = near.dropna(subset=["mpix_per_s"])
         fastest = (rated.loc[rated["mpix_per_s"].idxmax()] if not rated.empty
@@ -293,9 +379,29 @@ def winners(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None,
                     f"fastest_{primary.name}": fastest[primary.name],
                     "fastest_mpix_per_s": fastest["mpix_per_s"]})
         rows.append(row)
-    columns = CONDITION + [c for info in metrics for c in (f"{info.name}_winner", info.name)]
+    columns = CONDITION + [f"{info.name}{suffix}" for info in metrics
+                           for suffix in ("_winner", "", "_tied", "_separation")]
     columns += ["fastest_near", f"fastest_{primary.name}", "fastest_mpix_per_s"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _ties(per_image: pd.DataFrame | None, winner: str | None, info: MetricInfo,
+          alpha: float) -> tuple[tuple[str, ...], str | None]:
+    """The methods tied with ``winner`` by ``info`` at one condition, and the verdict."""
+    from reports.paired import (SEPARATED, TIED, TOO_FEW, compare_to_reference,
+                                condition_values)
+
+    if per_image is None or winner is None:
+        return (), None
+    tested = compare_to_reference(condition_values(per_image, info.name), winner, info,
+                                  alpha=alpha)
+    verdicts = tested["verdict"].drop(winner, errors="ignore").dropna()
+    if verdicts.empty:
+        return (), None
+    if (verdicts == TOO_FEW).any():
+        return (), TOO_FEW
+    tied = tuple(verdicts.index[verdicts == TIED])
+    return tied, (TIED if tied else SEPARATED)
 
 
 def rank(summary: pd.DataFrame, *, metrics: list[MetricInfo] | None = None) -> pd.DataFrame:

@@ -84,13 +84,17 @@ def parse(path: Path) -> Collector:
 
 
 def expected_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Means over the ok cells; intervals over images, each image's seeds averaged first."""
     ok = results[results["status"] == "ok"]
-    table = ok.groupby(GROUP).agg(n=("psnr", "size"), psnr=("psnr", "mean"),
-                                  psnr_std=("psnr", "std"), ssim=("ssim", "mean"),
-                                  ssim_std=("ssim", "std"), mpix_per_s=("mpix_per_s", "median"))
-    t = stats.t.ppf(0.975, table["n"] - 1)
-    table["psnr_ci"] = t * table["psnr_std"] / np.sqrt(table["n"])
-    table["ssim_ci"] = t * table["ssim_std"] / np.sqrt(table["n"])
+    table = ok.groupby(GROUP).agg(n=("psnr", "size"), psnr=("psnr", "mean"), ssim=("ssim", "mean"),
+                                  mpix_per_s=("mpix_per_s", "median"))
+    per_image = ok.groupby(GROUP + ["dataset", "image"])[["psnr", "ssim"]].mean()
+    spread = per_image.groupby(GROUP).agg(images=("psnr", "size"), psnr_std=("psnr", "std"),
+                                          ssim_std=("ssim", "std"))
+    table = table.join(spread)
+    t = stats.t.ppf(0.975, table["images"] - 1)
+    table["psnr_ci"] = t * table["psnr_std"] / np.sqrt(table["images"])
+    table["ssim_ci"] = t * table["ssim_std"] / np.sqrt(table["images"])
     return table
 
 
@@ -98,20 +102,22 @@ def test_summarise_ci_equals_a_groupby_of_the_parquet(run_dir):
     results = pd.read_parquet(run_dir / "results.parquet")
     expected = expected_summary(results)
     summary = summarise_ci(load_run(run_dir).results).set_index(GROUP).loc[expected.index]
-    assert (summary["n"] == 6).all()  # three images x two seeds
-    for column in ("n", "psnr", "psnr_ci", "ssim", "ssim_ci", "mpix_per_s"):
+    assert (summary["n"] == 6).all() and (summary["images"] == 3).all()  # 3 images x 2 seeds
+    for column in ("n", "images", "psnr", "psnr_ci", "ssim", "ssim_ci", "mpix_per_s"):
         np.testing.assert_allclose(summary[column], expected[column], rtol=1e-12)
 
 
-def test_report_tables_show_the_groupby_numbers(run_dir):
-    expected = expected_summary(pd.read_parquet(run_dir / "results.parquet"))
-    page = html.unescape("".join(parse(run_dir / "report.html").text))
-    markdown = (run_dir / "report.md").read_text(encoding="utf-8")
-    for row in expected.itertuples():
-        psnr = f"{row.psnr:.2f} ± {row.psnr_ci:.2f}"
-        ssim = f"{row.ssim:.3f} ± {row.ssim_ci:.3f}"
-        assert psnr in page and ssim in page
-        assert psnr in markdown and ssim in markdown
+def test_summarise_ci_means_are_over_cells_and_intervals_over_images(run_dir):
+    results = load_run(run_dir).results
+    ok = results[results["status"] == "ok"]
+    summary = summarise_ci(results).set_index(GROUP)
+    for key, part in ok.groupby(GROUP):
+        assert summary.loc[key, "psnr"] == pytest.approx(part["psnr"].mean(), rel=1e-12)
+        by_image = part.groupby("image")["psnr"].mean()
+        half = stats.t.ppf(0.975, 2) * by_image.std() / np.sqrt(3)
+        assert summary.loc[key, "psnr_ci"] == pytest.approx(half, rel=1e-12)
+        # the interval over images and seeds as if they were independent is narrower
+        assert half > stats.t.ppf(0.975, 5) * part["psnr"].std() / np.sqrt(6)
 
 
 def test_summarise_ci_single_measurement_has_no_interval():
@@ -442,8 +448,8 @@ def test_winners_and_rank_follow_each_metrics_direction(toy_plugin):
     assert row["fastest_near"] == "a" and row["fastest_toy"] == 0.030
     assert row["fastest_mpix_per_s"] == 5.0
     assert list(winners(summary, metrics=[TOY], margin=0.02).columns) == [
-        "noise", "mode", "level", "toy_winner", "toy", "fastest_near", "fastest_toy",
-        "fastest_mpix_per_s"]
+        "noise", "mode", "level", "toy_winner", "toy", "toy_tied", "toy_separation",
+        "fastest_near", "fastest_toy", "fastest_mpix_per_s"]
     assert winners(summary, metrics=[TOY], margin=0.02).iloc[0]["fastest_near"] == "c"
     ranked = rank(summary, metrics=[TOY, metric_info("psnr")])
     assert list(ranked["method"]) == ["b", "a", "c"]
@@ -470,7 +476,7 @@ def test_summarise_ci_has_mean_and_interval_of_every_metric_and_keeps_level_0(to
     results = pd.DataFrame(rows)
     summary = summarise_ci(results)
     assert list(summary.columns) == GROUP + [
-        "method", "cells", "failed", "n", "psnr", "psnr_ci", "ssim", "ssim_ci", "toy", "toy_ci",
+        "method", "cells", "failed", "n", "images", "psnr", "psnr_ci", "ssim", "ssim_ci", "toy", "toy_ci",
         "mpix_per_s", "seconds"]
     assert sorted(summary["level"].unique()) == [0.0, 5.0]
     at_0 = summary[summary["level"] == 0].set_index("method")
@@ -480,7 +486,7 @@ def test_summarise_ci_has_mean_and_interval_of_every_metric_and_keeps_level_0(to
     assert list(toy_first["method"][:2]) == ["b", "a"]  # lowest toy first
     assert "psnr" not in toy_first and "toy_ci" in toy_first
     base = noisy_baseline(results)
-    assert list(base.columns) == ["noise", "mode", "level", "n", "psnr", "psnr_ci", "ssim",
+    assert list(base.columns) == ["noise", "mode", "level", "n", "images", "psnr", "psnr_ci", "ssim",
                                   "ssim_ci", "toy", "toy_ci"]
     assert list(base["level"]) == [0.0, 5.0] and (base["toy"] == 0.1).all()
     assert set(winners(summary)["level"]) == {0.0, 5.0}
@@ -503,14 +509,21 @@ def test_report_of_a_run_with_toy_has_it_everywhere(toy_dir, run_dir):
     assert len(winner_rows) == len(lowest) == 2
     for line, key in zip(winner_rows, lowest):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        # noise, level, best PSNR and its dB, best SSIM and its value, best TOY and its value
-        assert cells[6] == key[-1] and cells[7] == f"{means[key]:.4f}"
-    expected = ok.groupby(GROUP)["toy"].agg(["mean", "std", "size"])
-    for row in expected.itertuples():
-        half = stats.t.ppf(0.975, row.size - 1) * row.std / np.sqrt(row.size)
-        cell = f"{row.mean:.4f} ± {half:.4f}"
+        # noise, level, then per metric (PSNR, SSIM, TOY): best, its value, tied with it
+        assert cells[8] == key[-1] and cells[9] == f"{means[key]:.4f}"
+    expected = ok.groupby(GROUP)["toy"].mean()
+    spread = ok.groupby(GROUP + ["image"])["toy"].mean().groupby(GROUP).agg(["std", "size"])
+    for key, mean in expected.items():
+        std, size = spread.loc[key]
+        half = stats.t.ppf(0.975, size - 1) * std / np.sqrt(size)
+        cell = f"{mean:.4f} ± {half:.4f}"
         assert cell in page and cell in markdown
-    assert re.search(r"\| [\d.]+ ± [\d.]+ / [\d.]+ ± [\d.]+ / [\d.]+ ± [\d.]+ \|", markdown)
+    # the reference method: three means with intervals, "(reference)" after the first
+    mean = r"\**[\d.]+ ± [\d.]+\**"  # bold for the best of the column
+    assert re.search(rf"\| {mean} \(reference\) / {mean} / {mean} \|", markdown)
+    # another: each mean with its paired difference to the reference (Δ), TOY's lower is better
+    assert re.search(rf"\| {mean} \(Δ -[\d.]+ ± [\d.]+\) / {mean} \(Δ [-+][\d.]+ ± [\d.]+\) / "
+                     rf"{mean} \(Δ \+[\d.]+ ± [\d.]+\) \|", markdown)
     crops = markdown[markdown.index("## Visual comparison"):markdown.index("## Failures")]
     assert "TOY 0.0" in crops and "SSIM 0." in crops and " dB" in crops
     assert re.search(r"\*\*TOY 0\.\d{4}\*\*", crops)  # the best denoiser by toy, in bold
@@ -579,14 +592,15 @@ def test_run_with_toy_as_primary_metric_ranks_and_reports_by_it(tmp_path):
     assert len(ok) == 4 and "ssim" not in results
     np.testing.assert_allclose(ok["toy"], toy_from_psnr(ok["psnr"]), rtol=1e-9)
     np.testing.assert_allclose(ok["noisy_toy"], toy_from_psnr(ok["noisy_psnr"]), rtol=1e-9)
-    assert list(summary.columns[9:13]) == ["toy", "toy_ci", "psnr", "psnr_ci"]
+    assert list(summary.columns[10:14]) == ["toy", "toy_ci", "psnr", "psnr_ci"]
     assert summary["toy"].is_monotonic_increasing  # one condition, lowest toy first
     lowest = summary.loc[summary["toy"].idxmin(), "method"]
     assert best["toy_winner"] == lowest == best["psnr_winner"]
 
     markdown = (tmp_path / "run" / "report.md").read_text(encoding="utf-8")
     assert "within 0.01 of the best mean TOY. TOY: lower is better." in markdown
-    assert "| level | best TOY | TOY | best PSNR | dB | fastest near the winner | TOY | MP/s |" in markdown
+    assert ("| level | best TOY | TOY | tied with it | best PSNR | dB | tied with it | "
+            "fastest near the winner | TOY | MP/s |") in markdown
     assert "| # | method | TOY rank | PSNR rank | wins | mean TOY | MP/s |" in markdown
     crops = markdown[markdown.index("## Visual comparison"):markdown.index("## Failures")]
     toy_rows = [line for line in crops.splitlines() if line.startswith("| reference |")]
