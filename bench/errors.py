@@ -27,7 +27,7 @@ class UnknownNameError(BenchError, KeyError):
         known = sorted(known)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        message = f"unknown {kind} '{name}'{hint} Known {kind}s: {', '.join(known) or 'none'}"
+        message = f"unknown {kind} '{name}'{hint or '.'} Known {kind}s: {', '.join(known) or 'none'}"
         super().__init__(message)
         self.kind, self.name, self.known = kind, name, known
 
@@ -61,3 +61,30 @@ class ConfigError(BenchError):
 
 class WeightsError(BenchError):
     """A model weights file that is missing, truncated or does not match its network."""
+
+
+class WorkerStartError(BenchError):
+    """Worker processes that end or stall before they are ready for cells, again and again.
+
+    Parameters
+    ----------
+    message : str
+        One line for the user, with the last line the worker wrote on stderr.
+    stderr : str
+        The last lines of that worker's stderr (usually a traceback).
+    """
+
+    def __init__(self, message: str, stderr: str = ""):
+        super().__init__(message, stderr)  # both in args: the error survives pickling (Dask)
+        self.stderr = stderr
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class RunDirError(BenchError):
+    """A run directory that cannot be created or opened."""
+
+
+class RunDirInUseError(RunDirError):
+    """A run directory that another running sweep holds (see :mod:`bench.store.lock`)."""

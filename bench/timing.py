@@ -1,4 +1,5 @@
-"""Timing of denoise calls: warm-up, repeats, median, device synchronisation."""
+"""Timing of denoise calls: repeats, median, device synchronisation (the untimed warm-up
+calls are made by :class:`bench.run.worker.CellRunner`)."""
 
 from __future__ import annotations
 

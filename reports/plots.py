@@ -279,10 +279,3 @@ def _label_points(ax, points: pd.DataFrame, primary: MetricInfo, *,
 
 def _overlap(a: tuple, b: tuple) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def is_png(path: str | Path) -> bool:
-    """True when ``path`` starts with the PNG signature."""
-    with open(path, "rb") as handle:
-        return handle.read(8) == b"\x89PNG\r\n\x1a\n"
-

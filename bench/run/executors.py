@@ -1,14 +1,17 @@
 """Where cells run: ``serial`` (this process), ``process`` (local workers) or ``dask``.
 
-All three hand each cell's result to the same callbacks, so the runner does not care which
-one ran it. ``process`` and ``dask`` put every cell under the :mod:`bench.run.supervisor`
-deadline and crash isolation; ``serial`` runs in the calling process and has neither, which
+:func:`execute` runs cells on any of the three and hands each cell's result to the same
+callbacks, so the runner does not care which one ran it (the sweep and its exclusive
+re-timing both go through it). ``process`` and ``dask`` put every cell under the
+:mod:`bench.run.supervisor` deadline and crash isolation, and end the process groups of their
+workers when the run ends; ``serial`` runs in the calling process and has neither, which
 makes it the one to use under a debugger.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 
 from bench.errors import InvalidParameterError
@@ -24,7 +27,55 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def run_serial(groups, config, on_result: Callable, registry=None) -> None:
+def execute(executor: str, groups: list[list], config, on_result: Callable, on_lost: Callable,
+            *, jobs: int, timeout: float, scheduler: str | None = None, registry=None) -> None:
+    """Run every cell of ``groups`` on ``executor``; hand each one's outcome to the callbacks.
+
+    Parameters
+    ----------
+    executor : {"serial", "process", "dask"}
+        Where the cells run (see the module docstring).
+    groups : list of list of Cell
+        Cells grouped by noisy image; a group runs on one worker, in order.
+    config : bench.run.worker.WorkerConfig
+        What every worker needs besides the cells.
+    on_result : callable
+        ``on_result(cell, result)`` for each finished cell, where ``result`` is a
+        :class:`bench.run.worker.CellResult`, or a string when the cell failed outside the
+        denoiser.
+    on_lost : callable
+        ``on_lost(cell, status, reason)`` for a cell whose worker timed out (``"timeout"``)
+        or died (``"failed"``); never called by ``serial``.
+    jobs : int
+        Worker processes (``process``), or workers of the local Dask cluster (``dask``
+        without ``scheduler``); ``serial`` ignores it.
+    timeout : float
+        Seconds one cell may take, in s (``process`` and ``dask``).
+    scheduler : str, optional
+        Address of a running Dask scheduler (``dask`` only); a local cluster when omitted.
+    registry : bench.registry.Registry, optional
+        The registry ``serial`` uses in this process; workers of the other executors build
+        theirs from ``config.registry_factory``.
+
+    Raises
+    ------
+    bench.errors.InvalidParameterError
+        For an unknown executor, or ``dask`` without dask.distributed installed.
+    bench.errors.WorkerStartError
+        When worker processes keep dying before they are ready (see
+        :mod:`bench.run.supervisor`); cells finished before were handed to ``on_result``.
+    """
+    check_executor(executor)
+    if executor == "serial":
+        _run_serial(groups, config, on_result, registry)
+    elif executor == "process":
+        _run_process(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout)
+    else:
+        _run_dask(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout,
+                  scheduler=scheduler)
+
+
+def _run_serial(groups, config, on_result: Callable, registry=None) -> None:
     """Run every cell here, one after the other, with the thread pools pinned."""
     from threadpoolctl import threadpool_limits
 
@@ -41,8 +92,8 @@ def run_serial(groups, config, on_result: Callable, registry=None) -> None:
                 on_result(cell, result)
 
 
-def run_process(groups, config, on_result: Callable, on_lost: Callable, *, jobs: int,
-                timeout: float) -> None:
+def _run_process(groups, config, on_result: Callable, on_lost: Callable, *, jobs: int,
+                 timeout: float) -> None:
     """Run the cells on ``jobs`` supervised local worker processes."""
     from bench.run.supervisor import Supervisor
 
@@ -53,54 +104,73 @@ def run_process(groups, config, on_result: Callable, on_lost: Callable, *, jobs:
         supervisor.close()
 
 
-#: One supervisor (with one worker process) per Dask worker process, kept between tasks so
-#: that models stay loaded.
+#: The supervisors of a Dask worker process, one per (run, thread) with one worker process
+#: each, kept between the tasks of a run so that models stay loaded; closed when it ends.
 _DASK_SUPERVISORS: dict = {}
 
 
-def _dask_task(group, config, timeout):
+def _dask_task(group, config, timeout, run: str):
     """Runs on a Dask worker: the group's cells under a local supervisor; returns their results."""
+    import threading
+
     from bench.run.supervisor import Supervisor
 
-    supervisor = _DASK_SUPERVISORS.get(config)
+    key = (run, threading.get_ident())
+    supervisor = _DASK_SUPERVISORS.get(key)
     if supervisor is None:
-        supervisor = _DASK_SUPERVISORS[config] = Supervisor(config, 1, timeout)
+        supervisor = _DASK_SUPERVISORS[key] = Supervisor(config, 1, timeout)
     results = []
     supervisor.run([group], lambda cell, result: results.append((cell, result)),
                    lambda cell, status, reason: results.append((cell, (status, reason))))
     return results
 
 
-def run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: int,
-             timeout: float, scheduler: str | None = None) -> None:
+def _close_dask_supervisors(run: str, kill: bool = False) -> int:
+    """Runs on each Dask worker at the end of ``run``: close its supervisors; return how many.
+
+    Only that run's: other sweeps may share the cluster.
+    """
+    keys = [key for key in list(_DASK_SUPERVISORS) if key[0] == run]
+    supervisors = [_DASK_SUPERVISORS.pop(key) for key in keys]
+    for supervisor in supervisors:
+        supervisor.close(kill=kill)
+    return len(supervisors)
+
+
+def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: int,
+              timeout: float, scheduler: str | None = None) -> None:
     """Run the cells on a Dask cluster: a new local one, or the one at ``scheduler``.
 
     Each task is one group of cells (one noisy image); on the worker it runs under a
-    supervised child process, so a hung or crashing cell is stopped there and recorded. Dask
-    workers must therefore be allowed children: start them with
-    ``DASK_DISTRIBUTED__WORKER__DAEMON=False`` (the local cluster made here does this).
+    supervised child process, so a hung or crashing cell is stopped there and recorded. The
+    child is a new interpreter started with :mod:`subprocess`, which Dask's daemonic worker
+    processes are allowed to start. Before the client closes, every Dask worker closes its
+    supervisors (:func:`_close_dask_supervisors`), which ends their processes and the
+    process groups of the helpers they started.
     """
     try:
-        import dask
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise InvalidParameterError(
             "--executor dask needs dask.distributed: pip install 'denoise-bench[dask]'") from None
+    from bench.errors import WorkerStartError
 
-    with dask.config.set({"distributed.worker.daemon": False}):
-        if scheduler:
-            client, cluster = Client(scheduler, timeout="20s"), None
-        else:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            client = Client(cluster)
+    if scheduler:
+        client, cluster = Client(scheduler, timeout="20s"), None
+    else:
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    run, completed, futures = uuid.uuid4().hex, False, {}
     try:
-        futures = {client.submit(_dask_task, group, config, timeout, pure=False): group
+        futures = {client.submit(_dask_task, group, config, timeout, run, pure=False): group
                    for group in groups}
         for future in as_completed(futures):
             group = futures[future]
             try:
                 results = future.result()
+            except WorkerStartError:
+                raise
             except Exception as error:  # the Dask worker itself was lost
                 from bench.run.worker import one_line
 
@@ -112,7 +182,14 @@ def run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: in
                     on_lost(cell, *result)
                 else:
                     on_result(cell, result)
+        completed = True
     finally:
+        try:
+            if not completed:
+                client.cancel(list(futures))
+            client.run(_close_dask_supervisors, run, not completed)
+        except Exception:  # a cluster already gone has nothing left to close
+            pass
         client.close()
         if cluster is not None:
             cluster.close()
@@ -123,15 +200,3 @@ def check_executor(name: str) -> None:
     if name not in EXECUTORS:
         raise InvalidParameterError(f"unknown executor '{name}'; use one of {', '.join(EXECUTORS)}")
 
-
-def execute(executor: str, groups, config, on_result: Callable, on_lost: Callable, *,
-            jobs: int, timeout: float, scheduler: str | None = None, registry=None) -> None:
-    """Run ``groups`` of cells on ``executor`` ("serial", "process" or "dask")."""
-    check_executor(executor)
-    if executor == "serial":
-        run_serial(groups, config, on_result, registry)
-    elif executor == "process":
-        run_process(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout)
-    else:
-        run_dask(groups, config, on_result, on_lost, jobs=jobs, timeout=timeout,
-                 scheduler=scheduler)

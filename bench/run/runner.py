@@ -149,9 +149,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path | None = None, *,
             if missed:
                 manifest["exclusive_timing_missed"] = missed
                 store.write_manifest(manifest)
+        return store.finish(order=[cell.id for cell in plan.cells])
     finally:
-        store.close()
-    return store.finish(order=[cell.id for cell in plan.cells])
+        store.close()  # on any failure: the records stay, the lock is released
 
 
 def retime(plan: Plan, store: RunStore, config: WorkerConfig, progress: bool,

@@ -25,6 +25,7 @@ from bench.protocol import Protocol
 from bench.registry import build_registry
 from bench.store.artifacts import to_png_bytes
 from bench.store.results import CellRecord
+from bench.run.worker_process import THREAD_VARIABLES
 from bench.timing import megapixels_per_second, time_call
 
 #: Side of the crop used for the warm-up call of each denoiser.
@@ -33,10 +34,6 @@ WARMUP_SIZE = 32
 WARMUP_SIGMA = 25 / 255
 #: Decoded images a worker keeps in memory (clean, and noisy ones of real pairs).
 IMAGE_CACHE = 32
-#: Environment variables that size native thread pools; set in worker processes before
-#: numpy, OpenCV or torch are imported.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -152,11 +149,18 @@ class CellRunner:
         self.config = config
         self.registry = registry if registry is not None else build_registry(config.registry_factory)
         self.metrics = {name: self.registry.create_metric(name) for name in config.metrics}
+        self._warm_metrics()
         self._datasets: dict[str, object] = {}
         self._images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._denoisers: dict[tuple, Denoiser | Exception] = {}
         self._warm_shapes: set[tuple] = set()
         self._noisy: ScoredNoisyImage | None = None
+
+    def _warm_metrics(self) -> None:
+        """Score a small image once with every metric, so that their libraries are imported
+        before the worker reports ready rather than inside the first cell's deadline."""
+        tiny = np.linspace(0.0, 1.0, 32 * 32).reshape(32, 32)
+        self.config.protocol.score(self.metrics, tiny, tiny[::-1], output=True)
 
     def image(self, dataset: str, name: str, *, noisy: bool = False) -> np.ndarray:
         """The clean image ``name`` of ``dataset`` (or, for a pair, its noisy image), read

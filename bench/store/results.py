@@ -147,7 +147,8 @@ MANIFEST, RECORDS, PARQUET, CSV = "manifest.json", "cells.jsonl", "results.parqu
 
 
 class RunStore:
-    """Writes one run directory.
+    """Writes one run directory, holding its lock (:class:`bench.store.lock.RunDirLock`)
+    from creation to :meth:`close` or :meth:`finish`.
 
     Parameters
     ----------
@@ -156,11 +157,11 @@ class RunStore:
     """
 
     def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
-        if self.run_dir.exists() and not self.run_dir.is_dir():
-            raise DataError(f"run directory '{self.run_dir}' is an existing file; "
-                            "name a directory with --out")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        from bench.store.lock import RunDirLock, make_run_dir
+
+        self.run_dir = make_run_dir(run_dir)
+        self._lock = RunDirLock(self.run_dir)
+        self._lock.acquire()  # a second writer is refused here, naming the holder
         self._records = open(self.run_dir / RECORDS, "a", encoding="utf-8")
 
     def write_manifest(self, manifest: dict) -> None:
@@ -173,7 +174,8 @@ class RunStore:
         self._records.flush()
 
     def finish(self, order: list[str] | None = None) -> pd.DataFrame:
-        """Close the record file and write the Parquet and CSV tables; return the table.
+        """Close the record file, write the Parquet and CSV tables, release the lock; return
+        the table.
 
         Parameters
         ----------
@@ -190,11 +192,13 @@ class RunStore:
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.run_dir / PARQUET)
         _write_atomic(self.run_dir / CSV, frame.to_csv(index=False))
+        self.close()
         return frame
 
     def close(self) -> None:
-        """Close the record file without writing the tables."""
+        """Close the record file without writing the tables, and release the lock."""
         self._records.close()
+        self._lock.release()
 
 
 def read_records(run_dir: str | os.PathLike) -> pd.DataFrame:
