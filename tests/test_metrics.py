@@ -38,14 +38,14 @@ def test_ssim_uses_wang_protocol_not_scikit_default(clean_image, rng):
                                  channel_axis=channel_axis)
     default = structural_similarity(clean_image.astype(np.float64), estimate, data_range=1,
                                     channel_axis=channel_axis)
-    assert ssim(clean_image, estimate) == pytest.approx(wang, abs=1e-12)
+    assert ssim(clean_image, estimate) == pytest.approx(wang, abs=1e-7)
     assert abs(wang - default) > 1e-4
 
 
 def test_ssim_colour_is_mean_over_channels(colour_image, rng):
     estimate = np.clip(colour_image + rng.normal(0, 0.05, colour_image.shape), 0, 1)
     per_channel = [ssim(colour_image[..., c], estimate[..., c]) for c in range(3)]
-    assert ssim(colour_image, estimate) == pytest.approx(np.mean(per_channel), abs=1e-12)
+    assert ssim(colour_image, estimate) == pytest.approx(np.mean(per_channel), abs=1e-7)
 
 
 def test_noisy_psnr_at_sigma_25_is_the_papers_20_17_db():
@@ -63,7 +63,7 @@ def test_metric_scores_torch_tensors_like_arrays(gray_image, rng):
     on_host = psnr(gray_image, estimate)
     assert psnr(torch.from_numpy(gray_image), torch.from_numpy(estimate)) == pytest.approx(on_host, abs=1e-9)
     assert ssim(torch.from_numpy(gray_image), torch.from_numpy(estimate)) == pytest.approx(
-        ssim(gray_image, estimate), abs=1e-12)
+        ssim(gray_image, estimate), abs=1e-7)
 
 
 def test_metrics_are_registry_entries_with_their_direction_and_margin():

@@ -199,7 +199,7 @@ def test_border_in_the_score(clean_image, rng):
     scores = Protocol(border=3).score(metrics, clean_image, estimate, output=True)
     shaved_clean, shaved = clean_image[3:-3, 3:-3], np.clip(estimate, 0, 1)[3:-3, 3:-3]
     assert scores["psnr"] == pytest.approx(psnr_by_hand(shaved_clean, shaved), abs=1e-9)
-    assert scores["ssim"] == pytest.approx(ssim_by_hand(shaved_clean, shaved), abs=1e-9)
+    assert scores["ssim"] == pytest.approx(ssim_by_hand(shaved_clean, shaved), abs=1e-7)
 
 
 # --- luma metrics -----------------------------------------------------------------------------
@@ -263,10 +263,10 @@ def test_resume_with_another_protocol_is_refused(images, tmp_path):
     sweep = Sweep(datasets=[f"folder:{images}"], noises=[NoiseSpec("gaussian", (SIGMA8,))],
                   denoisers=[DenoiserSpec("recorder", (("folder", str(tmp_path / "inputs")),))],
                   executor="serial", protocol="dncnn-paper")
-    with pytest.raises(ResumeError, match=r"protocol .*'round8': False.*not .*'round8': True"):
+    with pytest.raises(ResumeError, match=r"was run with protocol default, not dncnn-paper"):
         run_sweep(sweep, tmp_path / "run", registry_factory=FACTORY, progress=False)
     sweep.protocol, sweep.border = "default", 2
-    with pytest.raises(ResumeError, match=r"protocol .*'border': 0.*not .*'border': 2"):
+    with pytest.raises(ResumeError, match=r"protocol default, not quantise_input=False,round8=False,border=2"):
         run_sweep(sweep, tmp_path / "run", registry_factory=FACTORY, progress=False)
     assert (tmp_path / "run" / "cells.jsonl").read_text() == lines
 
@@ -274,7 +274,7 @@ def test_resume_with_another_protocol_is_refused(images, tmp_path):
 @pytest.mark.parametrize("settings, error, message", [
     (dict(protocol="dncnn"), UnknownNameError,
      r"unknown protocol 'dncnn'; did you mean 'dncnn-paper'\? Known protocols: default, "),
-    (dict(protocol="nope"), UnknownNameError, r"unknown protocol 'nope' Known protocols"),
+    (dict(protocol="nope"), UnknownNameError, r"unknown protocol 'nope'. Known protocols"),
     (dict(border=16), InvalidParameterError, r"border 16 leaves nothing of image '.*' \(32x32\)"),
     (dict(border=-1), InvalidParameterError, r"border must be a whole number of pixels"),
     (dict(border=2.5), InvalidParameterError, r"border must be a whole number of pixels"),
@@ -315,7 +315,7 @@ def test_cli_protocol_flags_are_recorded(images, tmp_path):
 
     resumed = bench("run", "--quiet", "--resume", str(tmp_path / "run"), "--protocol", "default")
     assert resumed.returncode == 2
-    assert "was run with protocol" in resumed.stderr and "'quantise_input': True" in resumed.stderr
+    assert "was run with protocol quantise_input=True,round8=True,border=2" in resumed.stderr
     assert len(resumed.stderr.strip().splitlines()) == 1 and "Traceback" not in resumed.stderr
 
 
