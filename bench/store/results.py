@@ -19,11 +19,14 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 
 from bench.errors import DataError
 from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX
+
+if TYPE_CHECKING:  # pandas loads when a table is built, not when a worker records a cell
+    import pandas as pd
 
 SCHEMA_VERSION = 2
 
@@ -238,6 +241,8 @@ def to_frame(rows: list[dict], metrics: list[str] | None = None) -> pd.DataFrame
     if metrics is None:
         found = dict.fromkeys(m for row in rows for m in metric_names(row))
         metrics = list(found) or list(DEFAULT_METRICS)
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=columns(metrics))
     for column, dtype in _DTYPES.items():
         if dtype == "str":
@@ -263,6 +268,8 @@ def load_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     if not run_dir.is_dir():
         raise DataError(f"run directory '{run_dir}' does not exist")
     if (run_dir / PARQUET).exists():
+        import pandas as pd
+
         return pd.read_parquet(run_dir / PARQUET)
     if (run_dir / RECORDS).exists():
         return read_records(run_dir)
