@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -9,10 +10,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import bench.train as training  # noqa: E402
+import denoisers.training as training  # noqa: E402
 from bench.cli import main  # noqa: E402
 from bench.errors import InvalidParameterError, WeightsError  # noqa: E402
+from bench.catalog import SHIPPED_MODELS  # noqa: E402
 from denoisers import model_io  # noqa: E402
+from denoisers.training import loop  # noqa: E402
 
 TINY = {"depth": 4, "width": 8}
 
@@ -49,6 +52,55 @@ def test_sample_batch_shapes_and_reproducible(rng):
     assert ((sigma >= 0) & (sigma <= 55 / 255)).all()
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def _digest(arrays) -> str:
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def test_sample_batch_same_patches_as_before(image_folder, tmp_path):
+    """Seed 3 draws the patches that bench/train.py drew before training moved to denoisers/."""
+    data = training.load_training_data(_config(image_folder, tmp_path))
+    batch = training.sample_batch(data.train, np.random.default_rng(3), 4, 24, (0, 55))
+    assert _digest(batch) == "45d3669d9fd662b2ca77abb235df33eab2291a9940d3f29ba18e17e15a111182"
+
+
+#: SHA-256 of the state dict (keys sorted) after 20 fp32 steps on one thread, computed with
+#: bench/train.py before the move, torch 2.13.0+cpu on an x86-64 CPU (float results may differ
+#: on other torch versions or instruction sets, hence the skip).
+REFERENCE_TORCH = "2.13.0+cpu"
+REFERENCE_WEIGHTS = {
+    "dncnn": ({"depth": 4, "width": 8},
+              "f3b0a54cd2a80751f245bd0d243d74c4c21c27f8b5fbd15cf2bd9a67dafc18ce"),
+    "ffdnet_small": ({"depth": 4, "width": 8},
+                     "de4dd12ba069953daf12803bd1c41cd8fd274da48f8777be4b7d44a48ec6c8ec"),
+    "autoencoder": ({"width": 4},
+                    "a1e4d0cde0ed56aff6898203a6d7d21c53b4c5ff764b8bc1bcf44849da85f627"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(REFERENCE_WEIGHTS))
+def test_train_20_steps_bit_identical_to_reference(image_folder, tmp_path, model):
+    if torch.__version__ != REFERENCE_TORCH:
+        pytest.skip(f"reference weights were computed with torch {REFERENCE_TORCH}")
+    architecture, expected = REFERENCE_WEIGHTS[model]
+    config = _config(image_folder, tmp_path, model=model, architecture=dict(architecture),
+                     steps=20, validate_every=10, checkpoint_every=10)
+    result = training.train(config, progress=False, log=lambda t: None)
+    state = model_io.load_weights(result.weights)[0].state_dict()
+    assert _digest(state[key].numpy() for key in sorted(state)) == expected
+
+
+def test_trainable_models_are_the_shipped_ones_with_their_cards():
+    assert list(training.trainable_models()) == [name for name, _, _ in SHIPPED_MODELS]
+    for name, weights, _ in SHIPPED_MODELS:
+        card = model_io.read_card(model_io.shipped_weights(weights))
+        assert training.default_architecture(name) == card["architecture"]
+    spec = training.TrainConfig("ffdnet_small", "data", "out", architecture={"depth": 3})
+    assert spec.architecture_spec() == {"name": "FFDNet", "depth": 3, "width": 64, "channels": 1}
 
 
 def test_holdout_keeps_validation_out_of_training(image_folder, tmp_path):
@@ -132,11 +184,11 @@ def test_train_resume_continues_exactly(image_folder, tmp_path, monkeypatch):
         if step == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_crash)
     config = _config(image_folder, tmp_path / "resumed")
     with pytest.raises(KeyboardInterrupt):
         training.train(config, progress=False, log=lambda t: None)
-    monkeypatch.setattr(training, "save_checkpoint", real_save)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
     resumed = training.train(config, resume=True, progress=False, log=lambda t: None)
 
     a, _ = model_io.load_weights(straight.weights)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.plan import Cell, Plan, make_plan
+from bench.progress import ProgressBar
 from bench.registry import build_registry
 from bench.run.executors import default_jobs, execute
 from bench.run.worker import CellResult, WorkerConfig
@@ -192,37 +193,3 @@ def retime(plan: Plan, store: RunStore, config: WorkerConfig, progress: bool,
         execute(sweep.executor, plan.groups(cells), solo, on_result, on_lost, jobs=1,
                 timeout=sweep.timeout, scheduler=sweep.scheduler, registry=registry)
     return missed
-
-
-class ProgressBar:
-    """Context manager yielding an ``advance(cell)`` callback; silent when disabled."""
-
-    def __init__(self, enabled: bool, total: int, done: int, title: str = "sweep"):
-        self.enabled, self.total, self.done, self.title = enabled, total, done, title
-        self._progress = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda cell: None
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[cell]}"),
-            console=Console(stderr=True), transient=False,
-        )
-        self._progress.__enter__()
-        note = f"{self.title} ({self.done} done before)" if self.done else self.title
-        task = self._progress.add_task(note, total=self.total, cell="")
-
-        def advance(cell: Cell) -> None:
-            self._progress.update(task, advance=1, cell=f"{cell.denoiser} on {cell.image}")
-
-        return advance
-
-    def __exit__(self, *exc):
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-        return False

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 
 from bench.errors import DataError
+from bench.files import write_atomic
 from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX
 
 if TYPE_CHECKING:  # pandas loads when a table is built, not when a worker records a cell
@@ -169,7 +170,7 @@ class RunStore:
 
     def write_manifest(self, manifest: dict) -> None:
         """Write ``manifest.json`` atomically."""
-        _write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=2, default=str))
+        write_atomic(self.run_dir / MANIFEST, json.dumps(manifest, indent=2, default=str))
 
     def append(self, record: CellRecord) -> None:
         """Append one finished cell as one line of ``cells.jsonl``."""
@@ -194,7 +195,7 @@ class RunStore:
         tmp = self.run_dir / (PARQUET + ".tmp")
         frame.to_parquet(tmp, index=False)
         os.replace(tmp, self.run_dir / PARQUET)
-        _write_atomic(self.run_dir / CSV, frame.to_csv(index=False))
+        write_atomic(self.run_dir / CSV, frame.to_csv(index=False))
         self.close()
         return frame
 
@@ -280,9 +281,3 @@ def load_manifest(run_dir: str | os.PathLike) -> dict:
     """Read a run's ``manifest.json`` (an empty dict when absent)."""
     path = Path(run_dir) / MANIFEST
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
