@@ -41,7 +41,7 @@ def _ints(text: str, option: str) -> list[int]:
 @app.command("run")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="A TOML sweep file; flags given here override it.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path), help="Finish the sweep recorded in this run directory.")
-@click.option("--denoisers", help="Comma-separated denoiser names (default: every installed built-in).")
+@click.option("--denoisers", help='Comma-separated denoisers, with parameters as results print them: "nlm(h_factor=0.7),bm3d(vst=gat)" (default: every installed built-in).')
 @click.option("--noises", multiple=True, help="NAME[:LEVEL,LEVEL...][:KEY=VALUE,...]; repeat for several noises.")
 @click.option("--dataset", multiple=True, help="skimage, folder:PATH or a plugin dataset; repeatable.")
 @click.option("--seeds", help="Comma-separated noise seeds, e.g. 0,1,2.")
@@ -50,7 +50,10 @@ def _ints(text: str, option: str) -> list[int]:
 @click.option("--repeats", type=click.IntRange(min=1), help="Timed calls per cell; the median is kept.")
 @click.option("--crop", type=int, help="Central crop side in pixels.")
 @click.option("--limit", type=click.IntRange(min=1), help="Images per dataset.")
+@click.option("--protocol", help="Protocol preset: default, dncnn-paper or kair-clip (docs/protocols.md).")
+@click.option("--quantise-input", is_flag=True, default=None, help="Clip and round the noisy input to 8 bits before the denoiser.")
 @click.option("--round8", is_flag=True, default=None, help="Round outputs to 8 bits before scoring.")
+@click.option("--border", type=click.IntRange(min=0), help="Pixels shaved from each side before scoring.")
 @click.option("--metrics", help="Comma-separated metrics, the primary one first (default psnr,ssim).")
 @click.option("--executor", type=click.Choice(["process", "serial", "dask"]), help="Where cells run (default process).")
 @click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
@@ -59,10 +62,13 @@ def _ints(text: str, option: str) -> list[int]:
 @click.option("--scheduler", help="Address of a running Dask scheduler (implies --executor dask).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory (default runs/<timestamp>).")
 @click.option("--save-outputs", is_flag=True, default=None, help="Also write every denoised image as a PNG.")
+@click.option("--params", type=click.Path(path_type=Path), help="A tuned.toml from bench tune: per-level parameters, the method labelled NAME(tuned).")
+@click.option("--allow-tuned-on-test", is_flag=True, default=None, help="Run even when the test images overlap the images --params was tuned on.")
 @click.option("--quick", is_flag=True, help="A smoke sweep of a few seconds.")
 @click.option("--dry-run", is_flag=True, help="List the cells and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
+@click.option("--baseline", help="Method the tables show paired differences to (default: the best of each level).")
+def run_command(config_file, resume_dir, out, quick, dry_run, quiet, baseline, **flags):
     """Run a sweep and print the comparison table."""
     from bench.plan import make_plan
     from bench.run.runner import default_run_dir, run_sweep
@@ -82,10 +88,10 @@ def run_command(config_file, resume_dir, out, quick, dry_run, quiet, **flags):
         return
     run_dir = out if out is not None else default_run_dir()
     results = run_sweep(sweep, run_dir, progress=not quiet)
-    render_comparison(results, console)
+    render_comparison(results, console, baseline=baseline)
     failed = int((results["status"] != "ok").sum())
     console.print(f"{len(results)} cells, {failed} failed. Results: {run_dir}/results.parquet")
-    _write_report(run_dir)
+    _write_report(run_dir, baseline=baseline)
     if failed:
         for _, row in results[results["status"] != "ok"].drop_duplicates("denoiser").iterrows():
             errors.print(f"[red]{escape(row['denoiser'])}[/red] {row['status']}: {escape(row['error'])}",
@@ -100,7 +106,9 @@ def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
     """
     from bench.config import load_sweep_file, sweep_from_dict
     from bench.store.results import load_manifest
-    from bench.sweep import DenoiserSpec, NoiseSpec, default_sweep, quick_sweep
+    from bench.sweep import (DenoiserSpec, NoiseSpec, default_sweep, quick_sweep,
+                             split_outside_parentheses)
+    from bench.tune.tuned import load_params_file
 
     if resume_dir is not None:
         manifest = load_manifest(resume_dir)
@@ -115,10 +123,12 @@ def build_sweep(flags: dict, *, config_file=None, resume_dir=None, quick=False):
     converters = {
         "dataset": ("datasets", list),
         "noises": ("noises", lambda v: [NoiseSpec.parse(text) for text in v]),
-        "denoisers": ("denoisers", lambda v: [DenoiserSpec(name) for name in _split(v)]),
+        "denoisers": ("denoisers", lambda v: [DenoiserSpec.parse(item)
+                                              for item in split_outside_parentheses(v)]),
         "seeds": ("seeds", lambda v: _ints(v, "--seeds")),
         "mode": ("modes", _split),
         "metrics": ("metrics", _split),
+        "params": ("tuned", load_params_file),
     }
     for flag, value in flags.items():
         if value is None or value == ():
@@ -153,7 +163,8 @@ def list_command():
 
 @app.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-def report_command(run_dir):
+@click.option("--baseline", help="Method the tables show paired differences to (default: the best of each level).")
+def report_command(run_dir, baseline):
     """Print the comparison tables of a saved run and write its report.html and report.md."""
     from bench.store.results import load_results
     from reports.tables import render_comparison
@@ -161,14 +172,14 @@ def report_command(run_dir):
     results = load_results(run_dir)
     if results.empty:
         raise BenchError(f"run directory '{run_dir}' has no results yet")
-    render_comparison(results, console)
-    _write_report(run_dir)
+    render_comparison(results, console, baseline=baseline)
+    _write_report(run_dir, baseline=baseline)
 
 
-def _write_report(run_dir: Path) -> None:
+def _write_report(run_dir: Path, *, baseline: str | None = None) -> None:
     from reports.build import write_report
 
-    files = write_report(run_dir)
+    files = write_report(run_dir, baseline=baseline)
     console.print(f"Report: {files.html}\nMarkdown: {files.markdown}", highlight=False)
 
 
@@ -177,14 +188,16 @@ def _write_report(run_dir: Path) -> None:
 @click.argument("run_b", type=click.Path(path_type=Path))
 @click.option("--fail-on-regression", is_flag=True,
               help="Exit with status 1 when a quality regression is flagged.")
-def compare_command(run_a, run_b, fail_on_regression):
+@click.option("--baseline", help="Also show each method's paired difference to this method in A and in B.")
+def compare_command(run_a, run_b, fail_on_regression, baseline):
     """Compare run B against baseline run A on the cells they share."""
     from bench.store.results import load_results
     from reports.compare import EXIT_REGRESSION, compare
     from reports.tables import render_run_comparison
 
-    table = compare(load_results(run_a), load_results(run_b))
-    render_run_comparison(table, console, names=(str(run_a), str(run_b)))
+    table = compare(load_results(run_a), load_results(run_b), baseline=baseline)
+    render_run_comparison(table, console, names=(str(run_a), str(run_b)),
+                          show_reference=baseline is not None)
     flagged = table[table["status"] == "regression"]
     if fail_on_regression and len(flagged):
         errors.print(f"[red]{len(flagged)} regression(s)[/red]: "
@@ -219,7 +232,7 @@ def train_command(model, data, val, holdout, noise, levels, steps, batch, patch,
                   out, resume, device, init_from, validate_every, checkpoint_every, threads,
                   precision, precise_bn, quiet):
     """Train MODEL (dncnn, ffdnet_small, autoencoder) and write its weights and model card."""
-    from bench.train import TrainConfig, train
+    from denoisers.training import TrainConfig, train
 
     low, sep, high = levels.partition("-")
     try:
@@ -258,12 +271,102 @@ def import_weights_command(sources, out, name):
         raise InvalidParameterError("--name takes one source file; convert several without it")
     for source in sources:
         path = import_weights(source, out=out, name=name)
-        console.print(f"{source} -> weights: {path}  model card: {path.with_suffix('.json')}",
-                      highlight=False)
+        console.print(f"{source} -> {path} (model card: {path.with_suffix('.json').name})",
+                      highlight=False, soft_wrap=True)
+
+
+@app.command("check-plugin")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(["denoiser", "noise", "metric"]), help="Check NAMES as this kind only (default: every kind each is registered as).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600, show_default=True, help="Seconds one denoise call may take.")
+def check_plugin_command(names, kind, timeout):
+    """Run the contract checks the built-ins pass against NAMES (denoisers, noises, metrics).
+
+    Prints a table per name and kind; exits with status 1 when a check fails, for a plugin's CI.
+    """
+    from rich.table import Table
+
+    from bench.contract import EXIT_CHECK_FAILED, check_kind, kinds_to_check
+    from bench.registry import default_registry
+
+    registry = default_registry()
+    for problem in registry.plugin_errors:
+        errors.print(f"[yellow]warning:[/yellow] {escape(problem)}", highlight=False)
+    targets = [(k, name) for name in names for k in kinds_to_check(name, registry, kind=kind)]
+    total, failed = 0, []
+    for k, name in targets:
+        report = check_kind(k, name, registry, timeout=timeout)
+        table = Table(title=f"{k} {escape(name)} ({escape(report.origin)})", title_justify="left")
+        for column in ("check", "result", "detail"):
+            table.add_column(column)
+        for result in report.results:
+            table.add_row(escape(result.check), "[green]pass[/green]" if result.passed
+                          else "[red]fail[/red]", escape(result.detail))
+        console.print(table)
+        total += len(report.results)
+        failed += [f"{k} {name}: {result.check}" for result in report.failures]
+    console.print(f"{total} checks, {len(failed)} failed", highlight=False)
+    if failed:
+        errors.print(f"[red]{len(failed)} check(s) failed[/red]: " + escape("; ".join(failed)),
+                     highlight=False)
+        raise click.exceptions.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command("tune")
+@click.option("--denoisers", required=True, help='Comma-separated denoisers to tune; given parameters stay fixed: "nlm(patch_size=7),tv".')
+@click.option("--noises", multiple=True, help="NAME[:LEVEL,...][:KEY=VALUE,...], repeatable; each level is tuned separately (default gaussian:15,25,50). 'real': real noisy images.")
+@click.option("--dataset", multiple=True, required=True, help="Tuning images: folder:PATH, skimage, pairs:PATH or a plugin dataset; repeatable.")
+@click.option("--trials", type=click.IntRange(min=1), default=30, show_default=True, help="Candidates per denoiser and level (TPE); a grid of at most this many points is searched whole.")
+@click.option("--crop", type=int, help="Central crop side in pixels.")
+@click.option("--limit", type=click.IntRange(min=1), help="Images per dataset.")
+@click.option("--metric", default="psnr", show_default=True, help="Metric whose mean is optimised (clean objective).")
+@click.option("--objective", type=click.Choice(["clean", "self-supervised"]), default="clean", show_default=True, help="Score against clean images, or by the J-invariant loss on the noisy images alone.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated noise seeds.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the TPE sampler.")
+@click.option("--executor", type=click.Choice(["process", "serial"]), default="process", show_default=True, help="Where the trials' cells run.")
+@click.option("--jobs", type=click.IntRange(min=1), help="Worker processes (default: one per CPU).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600, show_default=True, help="Seconds a cell may take.")
+@click.option("--stride", type=click.IntRange(min=2), default=4, show_default=True, help="Mask spacing of the self-supervised loss (stride² denoiser calls per image).")
+@click.option("--out", type=click.Path(path_type=Path), help="Tuning directory (default tunes/<timestamp>); re-running into it resumes.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def tune_command(denoisers, noises, dataset, trials, crop, limit, metric, objective, seeds, seed,
+                 executor, jobs, timeout, stride, out, quiet):
+    """Choose denoiser parameters on data: per noise and level, the best mean metric."""
+    import datetime as _dt
+
+    from bench.sweep import DenoiserSpec, NoiseSpec, split_outside_parentheses
+    from bench.tune.engine import TuneConfig, tune
+
+    config = TuneConfig(
+        denoisers=[DenoiserSpec.parse(item) for item in split_outside_parentheses(denoisers)],
+        noises=[NoiseSpec.parse(text) for text in noises] or [NoiseSpec("gaussian", (15, 25, 50))],
+        datasets=list(dataset), trials=trials, metric=metric, objective=objective, crop=crop,
+        limit=limit, seeds=_ints(seeds, "--seeds"), seed=seed, executor=executor, jobs=jobs,
+        timeout=timeout, stride=stride)
+    out = out if out is not None else (
+        Path("tunes") / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S"))
+    result = tune(config, out, progress=not quiet,
+                  log=lambda text: errors.print(escape(text), highlight=False))
+    console.print(f"Tuned parameters: {result.tuned_file}  (bench run --params {result.tuned_file})\n"
+                  f"Report: {result.report}", highlight=False, soft_wrap=True)
+    failed = [s for s in result.studies if s.best_value is None]
+    if failed:
+        for study in failed:
+            errors.print(f"[red]{escape(study.denoiser)}[/red] at {study.condition}: every trial "
+                         "failed", highlight=False)
+        raise click.exceptions.Exit(EXIT_FAILED_CELLS)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one yellow line each, without Python's source-line echo."""
+    errors.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script; returns the exit status."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     try:
         # Without standalone mode click returns the code of a raised Exit instead of exiting.
         status = app.main(args=argv, prog_name="bench", standalone_mode=False)

@@ -17,7 +17,8 @@ Example (``examples/sweeps/default.toml`` and ``paper.toml`` are complete ones):
     params = { h_factor = 0.6 }
 
 ``noises`` and ``denoisers`` entries may also be plain strings (``"gaussian:15,25"``,
-``"bm3d"``). ``crop``, ``limit`` and ``jobs`` set to 0 mean "not set" (whole images, every
+``"bm3d"``). A ``[tuned]`` table (the content of a ``tuned.toml`` written by ``bench tune``)
+gives denoisers per-level parameters, as ``bench run --params`` does. ``crop``, ``limit`` and ``jobs`` set to 0 mean "not set" (whole images, every
 image, one job per CPU), since TOML has no null. Any other key is an error naming it.
 """
 
@@ -64,6 +65,10 @@ def sweep_from_dict(data: dict, source: str) -> Sweep:
     if values.get("denoisers") is not None:
         values["denoisers"] = [_denoiser(item, source)
                                for item in _list(values["denoisers"], "denoisers", source)]
+    if values.get("tuned") is not None:
+        from bench.tune.tuned import check_tuned
+
+        values["tuned"] = check_tuned(values["tuned"], source)
     for key in ("datasets", "seeds", "modes"):
         if key in values:
             values[key] = _list(values[key], key, source)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +34,8 @@ class Cell:
     """One unit of work: one denoiser on one noisy image in one mode on one device.
 
     ``params`` are the parameters the sweep set for this cell (a property of the cell, not of
-    the denoiser's name: they may differ between noise levels).
+    the denoiser's name: they may differ between noise levels). ``tuned`` marks parameters
+    taken from a ``tuned.toml`` for this cell's noise and level (label ``NAME(tuned)``).
     """
 
     dataset: str
@@ -47,6 +48,7 @@ class Cell:
     denoiser: str
     params: tuple[tuple[str, object], ...]
     device: str
+    tuned: bool = False
 
     def noise_key(self) -> tuple:
         """Cells sharing this key see the same noisy image."""
@@ -55,15 +57,17 @@ class Cell:
     @property
     def id(self) -> str:
         """A stable identifier of the cell: the key for resuming."""
-        text = json.dumps([self.dataset, self.image, self.noise, self.level, self.noise_params,
-                           self.seed, self.mode, self.denoiser, self.params, self.device],
-                          default=str)
+        fields = [self.dataset, self.image, self.noise, self.level, self.noise_params,
+                  self.seed, self.mode, self.denoiser, self.params, self.device]
+        if self.tuned:  # only then, so that the ids of other cells stay what they were
+            fields.append("tuned")
+        text = json.dumps(fields, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def method(self) -> str:
         """The label of what ran: see :func:`bench.sweep.method_name`."""
-        return method_name(self.denoiser, self.params, self.device)
+        return method_name(self.denoiser, self.params, self.device, tuned=self.tuned)
 
     @property
     def real(self) -> bool:
@@ -96,6 +100,9 @@ class Plan:
     denoisers: list[DenoiserSpec]
     metrics: list[str]
     cells: list[Cell]
+    #: Test images (``"SPEC/NAME"``) that the tuned parameters were chosen on, when the sweep
+    #: allows that (``allow_tuned_on_test``); empty otherwise.
+    tuned_overlap: list[str] = field(default_factory=list)
 
     def shape(self, cell: Cell) -> tuple[int, ...]:
         """The shape of ``cell``'s image (after the sweep's crop)."""
@@ -153,6 +160,11 @@ def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
     noise instead: one cell per image, mode and method, with noise :data:`REAL`, level
     :data:`REAL_LEVEL` and seed :data:`NO_SEED`; the sweep's synthetic noises apply to the
     other datasets.
+
+    With a ``tuned`` table (``bench run --params``), a denoiser named without parameters gets
+    its tuned parameters in the cells of each noise and level the table holds
+    (:func:`tuned_parameters`), and test images that were tuning images are refused unless
+    the sweep allows them (:func:`check_tuned_overlap`).
     """
     from bench.run.executors import check_executor
 
@@ -201,13 +213,81 @@ def make_plan(sweep: Sweep, registry: Registry | None = None) -> Plan:
     # classical method, when only cuda is asked for) runs on the CPU.
     methods = [(spec, device) for spec in denoisers
                for device in [d for d in devices if d in classes[spec.name].devices] or ["cpu"]]
+    tuned = tuned_parameters(sweep, denoisers, noises + ([(REAL, REAL_LEVEL, ())] if pairs else []),
+                             registry)
+
+    def params(spec: DenoiserSpec, noise: str, level: float) -> dict:
+        found = tuned.get((spec, noise, level))
+        return {"params": found, "tuned": True} if found else {"params": spec.params}
+
     cells = [
         Cell(dataset, image, noise, level, noise_params, int(seed), mode, spec.name,
-             spec.params, device)
+             device=device, **params(spec, noise, level))
         for (dataset, image), (noise, level, noise_params), seed, mode, (spec, device)
         in itertools.product(images, noises, sweep.seeds, sweep.modes, methods)
     ] + [
-        Cell(dataset, image, REAL, REAL_LEVEL, (), NO_SEED, mode, spec.name, spec.params, device)
+        Cell(dataset, image, REAL, REAL_LEVEL, (), NO_SEED, mode, spec.name, device=device,
+             **params(spec, REAL, REAL_LEVEL))
         for (dataset, image), mode, (spec, device) in itertools.product(pairs, sweep.modes, methods)
     ]
-    return Plan(sweep, devices, datasets, denoisers, list(sweep.metrics), cells)
+    overlap = check_tuned_overlap(sweep, datasets, registry) if tuned else []
+    return Plan(sweep, devices, datasets, denoisers, list(sweep.metrics), cells, overlap)
+
+
+def tuned_parameters(sweep: Sweep, denoisers: list[DenoiserSpec], noises: list[tuple],
+                     registry: Registry) -> dict[tuple, tuple]:
+    """(spec, noise, level) -> parameters (sorted pairs) from the sweep's ``tuned`` table.
+
+    A denoiser named without parameters takes its tuned parameters at each noise and level
+    the table holds; one named with parameters runs as named. Each tuned parameter set is
+    checked by constructing the denoiser once.
+    """
+    from bench.tune.tuned import params_for
+
+    if not sweep.tuned:
+        return {}
+    source = sweep.tuned.get("source", "the [tuned] table")
+    found = {}
+    for spec in denoisers:
+        if spec.params:
+            continue
+        for noise, level, _ in noises:
+            params = params_for(sweep.tuned, spec.name, noise, level)
+            if params is None:
+                continue
+            try:
+                registry.create_denoiser(spec.name, **params)
+            except InvalidParameterError as error:
+                raise InvalidParameterError(f"{source}: tuned parameters of '{spec.name}' at "
+                                            f"{noise}@{level:g}: {error}") from None
+            found[(spec, noise, level)] = tuple(sorted(params.items()))
+    return found
+
+
+def check_tuned_overlap(sweep: Sweep, datasets: dict[str, LoadedDataset],
+                        registry: Registry) -> list[str]:
+    """The test images that the sweep's tuned parameters were chosen on.
+
+    Images are compared by the content hash of the whole decoded image
+    (:func:`bench.tune.tuned.image_hash`), so a crop, another file name or another folder does
+    not hide them.
+
+    Raises
+    ------
+    InvalidParameterError
+        When some test image was a tuning image and the sweep does not set
+        ``allow_tuned_on_test``.
+    """
+    from bench.tune.tuned import dataset_hashes, overlap
+
+    hashes = {}
+    for spec in datasets:
+        hashes.update(dataset_hashes(spec, limit=sweep.limit, registry=registry))
+    shared = overlap(sweep.tuned, hashes)
+    if shared and not sweep.allow_tuned_on_test:
+        shown = ", ".join(shared[:3]) + (f" and {len(shared) - 3} more" if len(shared) > 3 else "")
+        raise InvalidParameterError(
+            f"{len(shared)} test image(s) are among the images the tuned parameters of "
+            f"{sweep.tuned.get('source', 'the [tuned] table')} were chosen on ({shown}); test "
+            "on other images, or give --allow-tuned-on-test to run anyway (the report says so)")
+    return shared

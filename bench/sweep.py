@@ -186,6 +186,14 @@ class Sweep:
         ``exclusive`` times every cell again, alone, after the parallel quality sweep.
     scheduler : str or None
         Address of an existing Dask scheduler, e.g. ``tcp://10.0.0.5:8786``.
+    tuned : dict or None
+        The ``[tuned]`` table of a ``tuned.toml`` written by ``bench tune`` (``--params``):
+        parameters per denoiser, noise and level, and the images they were tuned on. A
+        denoiser named without parameters runs with its tuned parameters at every noise and
+        level the table has, labelled ``NAME(tuned)``; elsewhere with its defaults.
+    allow_tuned_on_test : bool
+        Run even when the test images overlap the images the tuned parameters were chosen
+        on (the manifest and report then say so); refused otherwise.
     """
 
     datasets: list[str] = field(default_factory=lambda: ["skimage"])
@@ -210,6 +218,8 @@ class Sweep:
     timeout: float = DEFAULT_TIMEOUT
     timing: str = "parallel"
     scheduler: str | None = None
+    tuned: dict | None = None
+    allow_tuned_on_test: bool = False
 
     def resolved_protocol(self):
         """The :class:`bench.protocol.Protocol` of the sweep: its preset, then the overrides."""
@@ -265,14 +275,18 @@ def _short(value) -> str:
 
 
 def method_name(denoiser: str, params: tuple[tuple[str, object], ...] = (),
-                device: str = "cpu") -> str:
+                device: str = "cpu", *, tuned: bool = False) -> str:
     """Label of a denoiser with the parameters the sweep gave it, on a device.
 
     ``"nlm"``; ``"dncnn@cuda"`` off the CPU; ``"dncnn(precision=bf16)@cuda"`` when the sweep
     set parameters, so that one run can hold several parameter sets of one denoiser apart. A
-    path is shown by its last part: ``dncnn_paper(weights=dncnn)``.
+    path is shown by its last part: ``dncnn_paper(weights=dncnn)``. Parameters from a
+    ``tuned.toml`` give ``"nlm(tuned)"``, the same label at every level whatever they are
+    there (the results' ``params`` column holds them).
     """
     label = denoiser
-    if params:
+    if tuned:
+        label += "(tuned)"
+    elif params:
         label += "(" + ", ".join(f"{key}={_short(value)}" for key, value in params) + ")"
     return label if device == "cpu" else f"{label}@{device}"

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 from bench.interfaces import Denoiser
+from bench.tune.space import tunable
 
 
 @dataclass
@@ -22,9 +23,10 @@ class Median(Denoiser):
     ----------
     size : int or None
         Window side in pixels. Rule when None: 3 for sigma up to 30 (8-bit units), else 5.
+        ``bench tune`` searches the odd sizes 3 to 11.
     """
 
-    size: int | None = None
+    size: int | None = tunable(None, low=3, high=11, step=2)
 
     name = "median"
     colour = "per_channel"
@@ -42,10 +44,11 @@ class GaussianBlur(Denoiser):
     ----------
     width : float or None
         Standard deviation of the kernel in pixels. Rule when None: ``sigma_8bit / 25``,
-        at least 0.5 (so 1 pixel at sigma 25, 2 at sigma 50).
+        at least 0.5 (so 1 pixel at sigma 25, 2 at sigma 50). ``bench tune`` searches
+        0.3 to 5 pixels.
     """
 
-    width: float | None = None
+    width: float | None = tunable(None, low=0.3, high=5.0, log=True)
 
     name = "gaussian_blur"
 
@@ -66,11 +69,12 @@ class Bilateral(Denoiser):
     spatial : float
         Spatial kernel sigma in pixels; the window spans about three of them each way.
         The defaults (4, 2.5) were the best of {2, 3, 4} x {1.5, 2.5} on scikit-image's
-        sample images at sigma 15, 25 and 50.
+        sample images at sigma 15, 25 and 50. ``bench tune`` searches 1 to 10 and 0.5 to
+        6 pixels.
     """
 
-    range_factor: float = 4.0
-    spatial: float = 2.5
+    range_factor: float = tunable(4.0, low=1.0, high=10.0, log=True)
+    spatial: float = tunable(2.5, low=0.5, high=6.0, log=True)
 
     name = "bilateral"
 

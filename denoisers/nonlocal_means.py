@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.interfaces import Denoiser
+from bench.tune.space import tunable
 
 
 @dataclass
@@ -22,11 +23,14 @@ class NonLocalMeans(Denoiser):
         Side of the compared patches in pixels.
     patch_distance : int
         Search radius in pixels.
+
+    ``bench tune`` searches ``h_factor`` in 0.3 to 1.5, odd patch sizes 3 to 9 and distances
+    2 to 12.
     """
 
-    h_factor: float = 0.6
-    patch_size: int = 5
-    patch_distance: int = 6
+    h_factor: float = tunable(0.6, low=0.3, high=1.5)
+    patch_size: int = tunable(5, low=3, high=9, step=2)
+    patch_distance: int = tunable(6, low=2, high=12)
 
     name = "nlm"
 
@@ -56,11 +60,14 @@ class NonLocalMeansOpenCV(Denoiser):
         Side of the compared patches (odd).
     search_size : int
         Side of the search window (odd).
+
+    ``bench tune`` searches ``h_factor`` in 0.3 to 2, odd templates 3 to 11 and odd search
+    windows 7 to 35.
     """
 
-    h_factor: float = 0.9
-    template_size: int = 7
-    search_size: int = 21
+    h_factor: float = tunable(0.9, low=0.3, high=2.0)
+    template_size: int = tunable(7, low=3, high=11, step=2)
+    search_size: int = tunable(21, low=7, high=35, step=2)
 
     name = "nlm_opencv"
 

@@ -41,7 +41,7 @@ def build_manifest(plan, registry) -> dict:
     for cell in plan.cells:
         method_params.setdefault(cell.method, {})[condition_key(cell.noise, cell.level)] = \
             dict(cell.params)
-    return {
+    manifest = {
         "schema_version": SCHEMA_VERSION,
         "created": now(),
         "sweep": plan.sweep.to_dict(),
@@ -58,6 +58,39 @@ def build_manifest(plan, registry) -> dict:
             for spec, loaded in plan.datasets.items()
         },
         "environment": describe_environment(registry.plugins),
+    }
+    if any(cell.tuned for cell in plan.cells):
+        manifest["tuned"] = tuned_provenance(plan)
+    return manifest
+
+
+def tuned_provenance(plan) -> dict:
+    """What the manifest records of tuned parameters (``bench run --params``).
+
+    Keys: ``source`` (the tuned.toml), ``metric`` and ``objective`` they were chosen for,
+    ``created``, ``tuned_on`` (datasets, crop, limit, seeds and ``images``: content hash ->
+    image, per tuning image), ``methods`` (each tuned label and the noise@level keys where it
+    ran tuned), and ``overlap``: the test images that were also tuning images (only
+    non-empty when the run was allowed with ``allow_tuned_on_test``; a report should flag
+    such a run), with ``allowed_overlap``.
+    """
+    tuned = plan.sweep.tuned
+    methods: dict[str, list[str]] = {}
+    for cell in plan.cells:
+        if cell.tuned:
+            keys = methods.setdefault(cell.method, [])
+            key = condition_key(cell.noise, cell.level)
+            if key not in keys:
+                keys.append(key)
+    return {
+        "source": tuned.get("source"),
+        "metric": tuned.get("metric"),
+        "objective": tuned.get("objective"),
+        "created": tuned.get("created"),
+        "tuned_on": dict(tuned.get("tuned_on", {})),
+        "methods": methods,
+        "overlap": list(plan.tuned_overlap),
+        "allowed_overlap": bool(plan.sweep.allow_tuned_on_test),
     }
 
 
@@ -90,8 +123,12 @@ def check_resumable(previous: dict, current: dict, run_dir: Path) -> None:
             raise ResumeError(f"run directory '{run_dir}' was run with {key}={old.get(key)!r}, "
                               f"not {new.get(key)!r}; use another --out")
     if previous.get("protocol") != current["protocol"]:
-        raise ResumeError(f"run directory '{run_dir}' was run with protocol "
-                          f"{previous.get('protocol')}, not {current['protocol']}; use another --out")
+        from bench.protocol import Protocol
+
+        before = previous.get("protocol")
+        before = Protocol(**before).label if before else "unknown (an older run)"
+        raise ResumeError(f"run directory '{run_dir}' was run with protocol {before}, not "
+                          f"{Protocol(**current['protocol']).label}; use another --out")
     for spec, info in current["datasets"].items():
         before = previous.get("datasets", {}).get(spec)
         if before and before["sha256"] != info["sha256"]:
