@@ -15,8 +15,10 @@ The public API, for scripts and notebooks (every table is a plain pandas DataFra
 Modules: :mod:`reports.load` (reading a run), :mod:`reports.stats` (summaries),
 :mod:`reports.paired` (paired differences, Wilcoxon tests, Holm's correction),
 :mod:`reports.compare` (run against run), :mod:`reports.plots` (matplotlib figures),
-:mod:`reports.grids` (crop grids), :mod:`reports.html` and :mod:`reports.markdown` (renderers),
-:mod:`reports.build` (writing a report), :mod:`reports.tables` (terminal tables).
+:mod:`reports.grids` (crop grids), :mod:`reports.build` (the report's tables, computed once, and
+writing a report), :mod:`reports.context` (what both pages show),
+:mod:`reports.html` (the page, from ``templates/report.html.j2``) and :mod:`reports.markdown`
+(renderers), :mod:`reports.tables` (terminal tables, from the same summary).
 
 No metric is named in this package: every table, plot and page loops over the metric columns
 of the run (:func:`bench.metrics.metric_columns`; PSNR and SSIM by default, plus any metric a

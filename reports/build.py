@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.metrics import MetricInfo
+from bench.files import write_atomic
 from reports.grids import Grid, build_grids
 from reports.load import Run, load_run
 from reports.paired import paired_differences, resolve_baseline
@@ -109,6 +110,66 @@ class ReportFiles:
     figures: list[Path]
 
 
+@dataclass
+class RunSummary:
+    """The statistics every view of a run starts from: the pages and the terminal tables.
+
+    Attributes
+    ----------
+    metrics : list of MetricInfo
+        Primary first.
+    margin : float
+        "Fastest near the winner" margin, in the primary metric's unit.
+    reference : str or None
+        The baseline method, resolved; None: the best method of each condition.
+    paired, summary, noisy, winners : pandas.DataFrame
+        :func:`reports.paired.paired_differences`, :func:`reports.stats.summarise_ci`,
+        :func:`reports.stats.noisy_baseline` and :func:`reports.stats.winners`.
+    tables : list of QualityTable
+        :func:`quality_tables` of the above.
+    """
+
+    metrics: list[MetricInfo]
+    margin: float
+    reference: str | None
+    paired: pd.DataFrame
+    summary: pd.DataFrame
+    noisy: pd.DataFrame
+    winners: pd.DataFrame
+    tables: list[QualityTable]
+
+
+def summarise_run(results: pd.DataFrame, *, baseline: str | None = None,
+                  metrics: list[MetricInfo] | None = None) -> RunSummary:
+    """Summarise a run's results once, for the report pages and the terminal tables alike.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        A run's results.
+    baseline : str, optional
+        The method every method's paired difference is to (a method label or a denoiser name,
+        see :func:`reports.paired.resolve_baseline`); the best method of each condition by the
+        primary metric by default.
+    metrics : list of MetricInfo, optional
+        Primary first; :func:`reports.stats.run_metrics` of ``results`` by default.
+
+    Raises
+    ------
+    DataError
+        When ``baseline`` names no method of the run.
+    """
+    metrics = run_metrics(results, metrics)
+    margin = metrics[0].margin
+    reference = None if baseline is None else resolve_baseline(baseline, method_labels(results))
+    paired = paired_differences(results, baseline=reference, metrics=metrics)
+    summary = summarise_ci(results, metrics=metrics)
+    noisy = noisy_baseline(results, metrics=metrics)
+    return RunSummary(metrics, margin, reference, paired, summary, noisy,
+                      winners(summary, results=results, metrics=metrics, margin=margin),
+                      quality_tables(summary, noisy, metrics=metrics, paired=paired))
+
+
 def quality_tables(summary: pd.DataFrame, baseline: pd.DataFrame, *,
                    metrics: list[MetricInfo] | None = None,
                    paired: pd.DataFrame | None = None) -> list[QualityTable]:
@@ -186,27 +247,6 @@ def _cell(entry: pd.Series, best: dict | None, metrics: list[MetricInfo],
     return cell
 
 
-def difference_label(data: ReportData) -> str:
-    """What the quality tables' Δ is: ``"paired difference to bm3d"``, or to each level's best."""
-    if data.reference is not None:
-        return f"paired difference to {data.reference}"
-    return (f"paired difference to the best method of the level by the mean "
-            f"{data.metrics[0].name.upper()} (marked reference)")
-
-
-def timing_note(results: pd.DataFrame) -> str:
-    """How the throughput was measured, from the ``timing`` and ``workers`` columns if present."""
-    if "timing" not in results or "workers" not in results:
-        return ""
-    ok = results[results["status"] == "ok"]
-    parallel = ok[(ok["timing"] == "parallel") & (ok["workers"].fillna(1) > 1)]
-    if parallel.empty:
-        return "Throughput was measured with one cell running at a time."
-    return (f"Throughput of {len(parallel)} of {len(ok)} cells was measured with up to "
-            f"{int(parallel['workers'].max())} cells running at once, so it is lower than a "
-            f"machine's single-job speed; run with --timing exclusive for publishable figures.")
-
-
 def failure_groups(failed: pd.DataFrame) -> list[dict]:
     """Failed cells grouped by method, then by status and reason.
 
@@ -262,35 +302,44 @@ def gather(run: Run, *, figures_dir: str | Path | None = None,
     DataError
         When ``baseline`` names no method of the run.
     """
-    from reports.plots import method_colours, plot_quality_vs_level, plot_quality_vs_speed
-
-    metrics = run_metrics(run.results)
-    margin = metrics[0].margin
-    reference = None if baseline is None else resolve_baseline(baseline,
-                                                               method_labels(run.results))
-    paired = paired_differences(run.results, baseline=reference, metrics=metrics)
-    summary = summarise_ci(run.results, metrics=metrics)
-    noisy = noisy_baseline(run.results, metrics=metrics)
+    base = summarise_run(run.results, baseline=baseline)
+    metrics, summary = base.metrics, base.summary
     ranking = rank(summary, metrics=metrics)
     order = list(ranking["method"]) + [m for m in summary["method"].unique()
                                        if m not in set(ranking["method"])]
     failed = failures(run.results)
-    data = ReportData(run, metrics, margin, summary, noisy,
-                      winners(summary, results=run.results, metrics=metrics, margin=margin),
-                      ranking, failed, quality_tables(summary, noisy, metrics=metrics, paired=paired),
+    data = ReportData(run, metrics, base.margin, summary, base.noisy, base.winners, ranking,
+                      failed, base.tables,
                       build_grids(run.crops, order, results=run.results, metrics=metrics),
-                      failure_groups(failed), method_params(run.results), paired=paired,
-                      reference=reference)
-    figures_dir = Path(figures_dir) if figures_dir is not None else run.run_dir / FIGURES
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    colours = method_colours(order)
-    if summary[metrics[0].name].notna().any():
-        data.figures["Quality against noise level"] = plot_quality_vs_level(
-            summary, noisy, figures_dir / "quality_vs_level.png", metrics=metrics,
-            colours=colours)
-        data.figures["Quality against throughput"] = plot_quality_vs_speed(
-            summary, figures_dir / "quality_vs_speed.png", metrics=metrics, colours=colours)
+                      failure_groups(failed), method_params(run.results), paired=base.paired,
+                      reference=base.reference)
+    data.figures.update(draw_figures(summary, base.noisy, order, metrics,
+                                     Path(figures_dir) if figures_dir is not None
+                                     else run.run_dir / FIGURES))
     return data
+
+
+def draw_figures(summary: pd.DataFrame, noisy: pd.DataFrame, order: list[str],
+                 metrics: list[MetricInfo], figures_dir: Path) -> dict[str, Path]:
+    """Draw the report's plots into ``figures_dir`` (none when no cell finished).
+
+    Returns
+    -------
+    dict of str to Path
+        Figure title to PNG file, in the order the pages show them.
+    """
+    from reports.plots import method_colours, plot_quality_vs_level, plot_quality_vs_speed
+
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    if not summary[metrics[0].name].notna().any():
+        return {}
+    colours = method_colours(order)
+    return {
+        "Quality against noise level": plot_quality_vs_level(
+            summary, noisy, figures_dir / "quality_vs_level.png", metrics=metrics,
+            colours=colours),
+        "Quality against throughput": plot_quality_vs_speed(
+            summary, figures_dir / "quality_vs_speed.png", metrics=metrics, colours=colours)}
 
 
 def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> ReportFiles:
@@ -322,13 +371,6 @@ def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> 
     data = gather(run, baseline=baseline)
     html_path = run.run_dir / HTML_NAME
     md_path = run.run_dir / MARKDOWN_NAME
-    _write_atomic(html_path, render_html(data))
-    _write_atomic(md_path, render_markdown(data))
+    write_atomic(html_path, render_html(data))
+    write_atomic(md_path, render_markdown(data))
     return ReportFiles(html_path, md_path, list(data.figures.values()))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-

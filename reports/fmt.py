@@ -6,14 +6,19 @@ Metric arguments are :class:`bench.metrics.MetricInfo` objects.
 from __future__ import annotations
 
 import math
+import numbers
 
 
 def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None or NaN, including NumPy's floating scalars (``numpy.float32("nan")``)."""
+    return value is None or (isinstance(value, numbers.Real) and math.isnan(value))
 
 
 def mean_ci(mean: float, half: float, digits: int) -> str:
-    """``"28.41 ± 0.37"``; the mean alone when there is no interval; ``"–"`` when no mean."""
+    """``"28.41 ± 0.37"``; the mean alone when there is no interval; ``"–"`` when no mean.
+
+    An infinite mean prints as ``"inf"`` (only :func:`score` writes ``"∞"``).
+    """
     if _missing(mean):
         return "–"
     if _missing(half):
@@ -43,7 +48,7 @@ def ties(tied, separation) -> str:
 
 
 def number(value: float, digits: int = 2) -> str:
-    """Fixed-point with ``digits`` decimals; ``"–"`` when missing."""
+    """Fixed-point with ``digits`` decimals; ``"–"`` when missing, ``"inf"`` when infinite."""
     return "–" if _missing(value) else f"{value:.{digits}f}"
 
 
@@ -108,12 +113,11 @@ def margin(value: float, info) -> str:
     return f"{value:g} {info.unit}" if info.unit else f"{value:g}"
 
 
-def ordinal(n: int) -> str:
-    """``"first"`` ... ``"sixth"`` for 1-6, ``"7th"`` beyond."""
-    names = ("first", "second", "third", "fourth", "fifth", "sixth")
-    return names[n - 1] if 1 <= n <= len(names) else f"{n}th"
-
-
 def count(n: int, noun: str) -> str:
     """``"1 cell"``, ``"3 cells"``."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def dash(value) -> str:
+    """A method name, ``"–"`` when there is none (None or NaN: a metric no cell scored)."""
+    return "–" if _missing(value) else value

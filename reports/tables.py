@@ -1,9 +1,10 @@
 """Terminal tables: :func:`render_comparison` prints a run's summary as denoiser x level tables.
 
-The numbers come from :func:`reports.stats.summarise_ci`, :func:`reports.stats.noisy_baseline`,
-:func:`reports.stats.winners` and :func:`reports.paired.paired_differences`, the same tables
-the HTML and Markdown reports use; every metric of the run gets its number in each cell,
-primary first, and the primary metric's paired difference to the reference method under it.
+The numbers come from :func:`reports.build.summarise_run`, the summary the HTML and Markdown
+reports are built from: each table is one of its :class:`reports.build.QualityTable`, so the
+terminal shows the same rows, in the same order, as the pages. Every metric of the run gets its
+number in each cell, primary first, and the primary metric's paired difference to the reference
+method under it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import pandas as pd
 
 from bench.metrics import MetricInfo
 from reports import fmt
-from reports.paired import SEPARATED, TIE_NOTE, TIED, paired_differences, resolve_baseline
-from reports.stats import method_labels, noisy_baseline, run_metrics, summarise_ci, winners
+from reports.build import QualityTable, summarise_run
+from reports.paired import SEPARATED, TIE_NOTE, TIED
 
 
 def render_comparison(results: pd.DataFrame, console=None, *,
@@ -37,64 +38,58 @@ def render_comparison(results: pd.DataFrame, console=None, *,
         of each level by the primary metric by default.
     """
     from rich.console import Console
+
+    console = console or Console()
+    base = summarise_run(results, baseline=baseline, metrics=metrics)
+    against = "the best of each level" if base.reference is None else base.reference
+    for t in base.tables:
+        console.print(_quality_table(t, base.metrics, against))
+        best = base.winners
+        _print_winners(best[(best["noise"] == t.noise) & (best["mode"] == t.mode)],
+                       base.metrics[0], console)
+
+
+def _quality_table(t: QualityTable, metrics: list[MetricInfo], against: str):
+    """One noise and mode's :class:`rich.table.Table`: the reports' quality table, as text."""
     from rich.markup import escape
     from rich.table import Table
 
-    console = console or Console()
-    metrics = run_metrics(results, metrics)
     primary = metrics[0]
-    reference = None if baseline is None else resolve_baseline(baseline, method_labels(results))
-    paired = paired_differences(results, baseline=reference, metrics=metrics)
-    differences = {(r["noise"], r["mode"], r["level"], r["method"]): r
-                   for r in paired.to_dict("records")}
-    summary = summarise_ci(results, metrics=metrics)
-    noisy_inputs = noisy_baseline(results, metrics=metrics)
-    best = winners(summary, results=results, metrics=metrics)
-    against = "the best of each level" if reference is None else reference
     labels = " / ".join(info.label for info in metrics)
-    for (noise, mode), part in summary.groupby(["noise", "mode"], sort=False):
-        levels = sorted(part["level"].unique())
-        table = Table(title=f"{escape(noise)} noise, {mode} mode — mean {escape(labels)}"
-                            + escape(fmt.direction_note(metrics, prefix="; ")),
-                      caption=escape(f"under each mean: Δ{fmt.name(primary)}, the paired "
-                                     f"difference to {against} (mean over images ± 95% interval)"),
-                      title_justify="left", caption_justify="left")
-        table.add_column("denoiser", style="bold", overflow="fold")
-        for level in levels:
-            table.add_column(fmt.level(level), justify="right")
-        table.add_column("MP/s", justify="right")
-        noisy = noisy_inputs[(noisy_inputs["noise"] == noise)
-                             & (noisy_inputs["mode"] == mode)].set_index("level")
-        table.add_row("noisy input", *[_score(noisy.loc[lv], metrics) if lv in noisy.index else ""
-                                       for lv in levels], "", style="dim")
-        order = part.groupby("method", sort=False)[primary.name].mean().sort_values(
-            ascending=not primary.higher_is_better).index
-        for method in order:
-            rows = part[part["method"] == method]
-            by_level = rows.set_index("level")
-            cells = []
-            for level in levels:
-                if level not in by_level.index:
-                    cells.append("")
-                    continue
-                entry = by_level.loc[level]
-                text = _score(entry, metrics)
-                if entry["failed"]:
-                    text += f" [red]({int(entry['failed'])} failed)[/red]"
-                text += _delta(differences.get((noise, mode, level, method)), primary)
-                cells.append(text)
-            table.add_row(escape(method), *cells, _rate(rows["mpix_per_s"].median()))
-        console.print(table)
-        _print_winners(best[(best["noise"] == noise) & (best["mode"] == mode)], primary, console)
+    table = Table(title=f"{escape(t.noise)} noise, {t.mode} mode — mean {escape(labels)}"
+                        + escape(fmt.direction_note(metrics, prefix="; ")),
+                  caption=escape(f"under each mean: Δ{fmt.name(primary)}, the paired "
+                                 f"difference to {against} (mean over images ± 95% interval)"),
+                  title_justify="left", caption_justify="left")
+    table.add_column("denoiser", style="bold", overflow="fold")
+    for level in t.levels:
+        table.add_column(fmt.level(level), justify="right")
+    table.add_column("MP/s", justify="right")
+    for row in t.rows:
+        if row.baseline:
+            table.add_row("noisy input", *[_score(c, metrics) if c is not None else ""
+                                           for c in row.cells], "", style="dim")
+        else:
+            table.add_row(escape(row.label), *[_cell(c, metrics) for c in row.cells],
+                          _rate(row.mpix_per_s))
+    return table
 
 
-def _delta(difference: dict | None, primary: MetricInfo) -> str:
-    """The second line of a cell: the paired difference to the reference, or "reference"."""
-    if difference is None:
+def _cell(cell: dict | None, metrics: list[MetricInfo]) -> str:
+    """A method's cell: its means, its failed cells, then its difference to the reference."""
+    if cell is None:
         return ""
-    if difference["method"] == difference["reference"]:
+    text = _score(cell, metrics)
+    if cell["failed"]:
+        text += f" [red]({cell['failed']} failed)[/red]"
+    return text + _delta(cell, metrics[0])
+
+
+def _delta(cell: dict, primary: MetricInfo) -> str:
+    """The second line of a cell: the paired difference to the reference, or "reference"."""
+    if cell["reference"]:
         return "\n[dim]reference[/dim]"
-    text = fmt.difference(difference[f"{primary.name}_diff"], difference[f"{primary.name}_ci"],
+    text = fmt.difference(cell[f"{primary.name}_diff"], cell[f"{primary.name}_diff_ci"],
                           primary.decimals)
     return f"\n[dim]{text}[/dim]" if text else ""
 
@@ -120,10 +115,11 @@ def _print_winners(best: pd.DataFrame, primary: MetricInfo, console) -> None:
                       style="dim", highlight=False)
 
 
-def _score(entry: pd.Series, metrics: list[MetricInfo]) -> str:
-    if pd.isna(entry[metrics[0].name]):
+def _score(cell: dict, metrics: list[MetricInfo]) -> str:
+    """The means of a quality-table cell, primary first; "failed" when no cell finished."""
+    if pd.isna(cell[metrics[0].name]):
         return "[red]failed[/red]"
-    return " / ".join(fmt.number(entry[info.name], info.decimals) for info in metrics)
+    return " / ".join(fmt.number(cell[info.name], info.decimals) for info in metrics)
 
 
 def _rate(value: float) -> str:
@@ -162,7 +158,6 @@ def render_run_comparison(comparison: pd.DataFrame, console=None, *,
     console = console or Console()
     metrics = compared_metrics(comparison) if metrics is None else metrics
     primary = metrics[0]
-    styles = {"regression": "bold red", "improvement": "green", "unchanged": "dim"}
     table = Table(title=f"{escape(names[1])} (B) against {escape(names[0])} (A): mean paired "
                         "differences B - A with 95% intervals over images (seeds averaged per "
                         f"image); p: Wilcoxon signed-rank of the {fmt.name(primary)} differences, "
@@ -179,25 +174,39 @@ def render_run_comparison(comparison: pd.DataFrame, console=None, *,
     table.add_column("status", no_wrap=True)
     several_modes = comparison["mode"].nunique() > 1
     for row in comparison.to_dict("records"):
-        noise = f"{row['noise']} {fmt.level(row['level'])}" + (
-            f" {row['mode']}" if several_modes else "")
-        status = row["status"] + (f" ({row['newly_failed']} newly failed)"
-                                  if row["newly_failed"] else "")
-        cells = [f"{row['n']}/{row['pairs']}", str(row["images"])]
-        cells += [_diff(row[f"{info.name}_diff"], row[f"{info.name}_ci"], info.decimals)
-                  for info in metrics]
-        cells.append(_p(row[f"{primary.name}_p_holm"]))
-        if show_reference:
-            cells.append(_versus(row, primary))
-        table.add_row(escape(row["method"]), escape(noise), *[escape(c) for c in cells],
-                      "–" if pd.isna(row["mpix_ratio"]) else f"{row['mpix_ratio']:.2f}×",
-                      f"[{styles[row['status']]}]{escape(status)}[/]")
+        table.add_row(*_comparison_row(row, metrics, several_modes=several_modes,
+                                       show_reference=show_reference))
     console.print(table)
     counts = comparison["status"].value_counts()
     console.print(f"{int(comparison['pairs'].sum())} paired cells: "
                   f"{counts.get('regression', 0)} regression(s), "
                   f"{counts.get('improvement', 0)} improvement(s), "
                   f"{counts.get('unchanged', 0)} unchanged.", highlight=False)
+
+
+#: How :func:`render_run_comparison` shows each status.
+STATUS_STYLES = {"regression": "bold red", "improvement": "green", "unchanged": "dim"}
+
+
+def _comparison_row(row: dict, metrics: list[MetricInfo], *, several_modes: bool,
+                    show_reference: bool) -> list[str]:
+    """One row of :func:`render_run_comparison`'s table, as Rich markup."""
+    from rich.markup import escape
+
+    primary = metrics[0]
+    noise = f"{row['noise']} {fmt.level(row['level'])}" + (
+        f" {row['mode']}" if several_modes else "")
+    status = row["status"] + (f" ({row['newly_failed']} newly failed)"
+                              if row["newly_failed"] else "")
+    cells = [f"{row['n']}/{row['pairs']}", str(row["images"])]
+    cells += [_diff(row[f"{info.name}_diff"], row[f"{info.name}_ci"], info.decimals)
+              for info in metrics]
+    cells.append(_p(row[f"{primary.name}_p_holm"]))
+    if show_reference:
+        cells.append(_versus(row, primary))
+    return ([escape(row["method"]), escape(noise)] + [escape(c) for c in cells]
+            + ["–" if pd.isna(row["mpix_ratio"]) else f"{row['mpix_ratio']:.2f}×",
+               f"[{STATUS_STYLES[row['status']]}]{escape(status)}[/]"])
 
 
 def _p(value: float) -> str:
