@@ -58,6 +58,9 @@ class ReportContext:
         What the quality tables' Δ is (:func:`difference_label`).
     timing_note : str
         How the throughput was measured (:func:`timing_note`).
+    tuned_on_test : str
+        A warning when the run's tuned parameters (``bench run --params``) were tuned on some
+        of its test images, allowed with ``--allow-tuned-on-test``; else ``""``.
     tables, grids, failure_groups, figures
         As in :class:`reports.build.ReportData`.
     """
@@ -90,6 +93,7 @@ class ReportContext:
     too_few: str
     difference_to: str
     timing_note: str
+    tuned_on_test: str
     tables: list[QualityTable]
     grids: list[Grid]
     failure_groups: list[dict]
@@ -124,8 +128,20 @@ def report_context(data: ReportData) -> ReportContext:
         winners=data.winners.to_dict("records"), ranking=data.ranking.to_dict("records"),
         margin=fmt.margin(data.margin, metrics[0]), tie_note=TIE_NOTE, too_few=TOO_FEW,
         difference_to=difference_label(data), timing_note=timing_note(results),
+        tuned_on_test=tuned_on_test(manifest),
         tables=data.tables, grids=data.grids, failure_groups=data.failure_groups,
         figures=data.figures)
+
+
+def tuned_on_test(manifest: dict) -> str:
+    """The warning for a run whose tuned parameters saw some of its test images."""
+    overlap = (manifest.get("tuned") or {}).get("overlap") or []
+    if not overlap:
+        return ""
+    names = ", ".join(str(name) for name in overlap[:5]) + (" ..." if len(overlap) > 5 else "")
+    return (f"Tuned on test images: the parameters of this run's tuned methods were chosen on "
+            f"{len(overlap)} of its test images ({names}); their scores are optimistic "
+            "(--allow-tuned-on-test).")
 
 
 def metric_lines(metrics: list[MetricInfo]) -> str:

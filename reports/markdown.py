@@ -50,7 +50,8 @@ def _header(ctx: ReportContext) -> list[str]:
     return [f"# Denoising benchmark — {text(ctx.run.name)}", "",
             f"Run created {text(ctx.manifest.get('created', 'at an unknown time'))}: "
             f"{len(ctx.results)} cells, {ctx.ok_cells} finished, {len(ctx.failures)} failed or "
-            f"timed out.", ""]
+            f"timed out.", ""] + ([f"**Warning: {text(ctx.tuned_on_test)}**", ""]
+                                  if ctx.tuned_on_test else [])
 
 
 def _winners(ctx: ReportContext) -> list[str]:

@@ -608,3 +608,24 @@ def test_run_with_toy_as_primary_metric_ranks_and_reports_by_it(tmp_path):
     assert len(toy_rows) == len(psnr_rows) >= 1  # under each grid: TOY first, then PSNR
     assert all("**TOY 0." in row and " dB" not in row for row in toy_rows)
     assert all(" dB" in row and "TOY" not in row for row in psnr_rows)
+
+
+def test_report_warns_in_red_when_tuned_on_test_images(tmp_path):
+    import json
+    import shutil
+
+    from reports.build import write_report
+
+    source = tmp_path / "src"
+    run_sweep(Sweep(noises=[NoiseSpec("gaussian", (25,))], denoisers=[DenoiserSpec("median")],
+                    crop=32, limit=2, executor="serial"), source, progress=False)
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["tuned"] = {"overlap": ["skimage/camera"], "allowed_overlap": True}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    files = write_report(run)
+    assert "tuned-on-test" in files.html.read_text() and "skimage/camera" in files.html.read_text()
+    assert "**Warning: Tuned on test images" in files.markdown.read_text()
+    write_report(source)
+    assert "Tuned on test images" not in (source / "report.md").read_text()
