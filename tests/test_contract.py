@@ -26,8 +26,9 @@ EXAMPLE = "denoise-bench-example-plugin"
 def _builtins() -> list[tuple[str, str]]:
     registry = Registry()
     register_builtins(registry)
-    return [(kind, name) for kind in ("denoiser", "noise", "metric")
-            for name in registry.names(kind)]
+    # Denoisers that need the user's files (dncnn_paper's weights) cannot run without them.
+    return [(kind, entry.name) for kind in ("denoiser", "noise", "metric")
+            for entry in registry.entries(kind) if entry.in_default_sweep]
 
 
 def bench(*args, env=None):
