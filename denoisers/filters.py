@@ -14,6 +14,7 @@ from scipy import ndimage
 from bench.errors import InvalidParameterError
 from bench.interfaces import Denoiser
 from bench.tune.space import tunable
+from denoisers.on_device import RunsOnCuda
 
 #: The names of the parameter rules: ``"train400"`` (fitted on Train400, see
 #: docs/tuning.md; the default) and ``"hand"`` (the constants chosen by hand before).
@@ -67,7 +68,7 @@ def bilateral_spatial(sigma8: float) -> float:
 
 
 @dataclass
-class Median(Denoiser):
+class Median(RunsOnCuda, Denoiser):
     """Median filter over a square window.
 
     Parameters
@@ -100,7 +101,7 @@ class Median(Denoiser):
 
 
 @dataclass
-class GaussianBlur(Denoiser):
+class GaussianBlur(RunsOnCuda, Denoiser):
     """Gaussian low-pass filter.
 
     Parameters
@@ -134,7 +135,7 @@ class GaussianBlur(Denoiser):
 
 
 @dataclass
-class Bilateral(Denoiser):
+class Bilateral(RunsOnCuda, Denoiser):
     """Edge-preserving bilateral filter, OpenCV's ``cv2.bilateralFilter`` on float32.
 
     Parameters

@@ -8,6 +8,7 @@ import numpy as np
 
 from bench.interfaces import Denoiser
 from bench.tune.space import tunable
+from denoisers.on_device import RunsOnCuda
 from denoisers.filters import check_rule
 
 #: The hand rules the Train400 ones replaced, kept for comparison (``rule="hand"``).
@@ -74,7 +75,7 @@ def nlm_opencv_search_size(sigma8: float) -> int:
 
 
 @dataclass
-class NonLocalMeans(Denoiser):
+class NonLocalMeans(RunsOnCuda, Denoiser):
     """Non-local means from scikit-image, fast mode, with the noise variance subtracted.
 
     Parameters

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bench.interfaces import Denoiser
 from bench.tune.space import tunable
+from denoisers.on_device import RunsOnCuda
 from denoisers.filters import check_rule
 
 #: The hand rule the Train400 one replaced, kept for comparison (``rule="hand"``).
@@ -28,7 +29,7 @@ def tv_weight_factor(sigma8: float) -> float:
 
 
 @dataclass
-class TotalVariation(Denoiser):
+class TotalVariation(RunsOnCuda, Denoiser):
     """Total-variation denoising with Chambolle's projection algorithm (scikit-image).
 
     A. Chambolle, "An algorithm for total variation minimization and applications",

@@ -189,3 +189,16 @@ def test_torch_classical_rejects_bad_images(image, error, match):
 def test_pad_rejects_unknown_mode():
     with pytest.raises(ValueError, match="unknown padding mode"):
         pad(torch.zeros(1, 3, 3), 1, "circular")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("channels", ["gray", "colour"])
+def test_classical_denoiser_dispatches_to_its_torch_version_off_the_cpu(name, channels):
+    """What ``--device cuda`` runs, exercised with torch on the CPU."""
+    _, noisy = _case(channels, (37, 31), 25)
+    denoiser = default_registry().create_denoiser(name)
+    assert "cuda" in denoiser.devices
+    expected = denoiser.denoise(noisy.copy(), 25 / 255)
+    got = denoiser.denoise_tensor_on("cpu", noisy.copy(), 25 / 255)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() <= max(TOLERANCE[name][1], 1e-6)
