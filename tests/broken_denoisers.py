@@ -111,7 +111,17 @@ class Slow(Denoiser):
         return noisy
 
 
-TARGETS = {"raises": "Raises", "wrong_shape": "WrongShape", "returns_nan": "ReturnsNaN",
+@dataclass
+class ReturnsUint8(Denoiser):
+    """Returns 8-bit values 0-255: plausible-looking, and a 2.6 dB PSNR if it were scored."""
+
+    name = "returns_uint8"
+
+    def _denoise(self, noisy, sigma):
+        return np.round(np.clip(noisy, 0, 1) * 255).astype(np.uint8)
+
+
+TARGETS = {"returns_uint8": "ReturnsUint8", "raises": "Raises", "wrong_shape": "WrongShape", "returns_nan": "ReturnsNaN",
            "returns_list": "ReturnsList", "writes_into_input": "WritesIntoInput",
            "fails_setup": "FailsSetup", "hangs": "Hangs", "exits_worker": "ExitsWorker",
            "segfaults": "Segfaults", "slow": "Slow",

@@ -10,7 +10,8 @@ from bench.plan import make_plan as plan
 from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
 
-BROKEN = ["raises", "wrong_shape", "returns_nan", "returns_list", "writes_into_input", "fails_setup"]
+BROKEN = ["raises", "wrong_shape", "returns_nan", "returns_list", "writes_into_input", "fails_setup",
+          "returns_uint8"]
 
 
 FACTORY = "broken_denoisers:make_registry"
@@ -87,6 +88,7 @@ def test_broken_denoisers_fail_their_cells_and_the_sweep_goes_on(tmp_path, regis
     assert "non-finite" in reasons["returns_nan"]
     assert "returned list" in reasons["returns_list"]
     assert "weights file missing" in reasons["fails_setup"]
+    assert "returned dtype uint8, expected a floating-point array" in reasons["returns_uint8"]
     for name in BROKEN:
         if name != "writes_into_input":
             assert status[name] == ["failed"]
