@@ -44,14 +44,19 @@ def load_sweep_file(path: str | Path) -> Sweep:
         When the file is missing, is not valid TOML, or holds an unknown key or a value of the
         wrong type; the message names the file and the key.
     """
+    return sweep_from_dict(read_toml(path, "sweep file"), str(path))
+
+
+def read_toml(path: str | Path, what: str) -> dict:
+    """Read a TOML file; a missing or unreadable one is a :class:`ConfigError` naming
+    ``what`` (``"sweep file"``, ``"params file"``) and the path."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"sweep file '{path}' does not exist") from None
+        raise ConfigError(f"{what} '{path}' does not exist") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"sweep file '{path}' cannot be read: {error}") from None
-    return sweep_from_dict(data, str(path))
+        raise ConfigError(f"{what} '{path}' cannot be read: {error}") from None
 
 
 def sweep_from_dict(data: dict, source: str) -> Sweep:

@@ -261,16 +261,24 @@ def check_denoiser(name: str, registry=None, *,
     return report
 
 
-def check_noise(name: str, registry=None) -> ContractReport:
-    """Run the noise checks (see the module docstring) against noise ``name``."""
-    registry = _registry(registry)
-    report = ContractReport("noise", name, registry.get("noise", name).origin)
+def _create(report: ContractReport, create, name: str):
+    """``create(name)``, or None after recording a failed "created" check (a missing extra
+    is raised: it is the user's install, not the plugin's contract)."""
     try:
-        noise = registry.create_noise(name)
+        return create(name)
     except MissingExtraError:
         raise
     except Exception as error:
         report.results.append(CheckResult("created", False, _one_line(error)))
+        return None
+
+
+def check_noise(name: str, registry=None) -> ContractReport:
+    """Run the noise checks (see the module docstring) against noise ``name``."""
+    registry = _registry(registry)
+    report = ContractReport("noise", name, registry.get("noise", name).origin)
+    noise = _create(report, registry.create_noise, name)
+    if noise is None:
         return report
     for step in (_level_range, _seeding, _noise_output, _noise_sigma):
         report.results.append(_protected(step, noise))
@@ -281,12 +289,8 @@ def check_metric(name: str, registry=None) -> ContractReport:
     """Run the metric checks (see the module docstring) against metric ``name``."""
     registry = _registry(registry)
     report = ContractReport("metric", name, registry.get("metric", name).origin)
-    try:
-        metric = registry.create_metric(name)
-    except MissingExtraError:
-        raise
-    except Exception as error:
-        report.results.append(CheckResult("created", False, _one_line(error)))
+    metric = _create(report, registry.create_metric, name)
+    if metric is None:
         return report
     report.results.append(_protected(_declared_attributes, type(metric), name))
     with np.errstate(divide="ignore"):  # PSNR of identical images divides by zero: inf

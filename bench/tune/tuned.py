@@ -153,13 +153,10 @@ def load_params_file(path: str | Path) -> dict:
     dict
         The table, with ``source`` set to the file's path (recorded in the run's manifest).
     """
+    from bench.config import read_toml
+
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"params file '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"params file '{path}' cannot be read: {error}") from None
+    data = read_toml(path, "params file")
     if "tuned" not in data:
         raise ConfigError(f"params file '{path}' has no [tuned] table (write one with bench tune)")
     others = sorted(set(data) - {"tuned"})
