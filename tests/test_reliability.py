@@ -207,8 +207,9 @@ def test_workers_and_helpers_end_when_the_sweep_is_killed(tmp_path, helpers):
     try:
         deadline = time.monotonic() + 120
         while len(list(helpers.iterdir())) < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)  # both workers hang, after three sleeps were started
-        assert len(list(helpers.iterdir())) == 3 and len(marked_processes(token)) >= 6
+            time.sleep(0.1)  # both workers hang, after three or four sleeps were started
+        # (how many depends on which worker reaches which cell first)
+        assert len(list(helpers.iterdir())) >= 3 and len(marked_processes(token)) >= 6
     finally:
         sweep.kill()  # kill -9: no clean-up runs in the sweep's process
         sweep.wait()
