@@ -20,39 +20,12 @@ def resident_bytes() -> int:
         return 0
 
 
-def reset_high_water_mark() -> bool:
-    """Reset this process's peak resident set size (``VmHWM``) to its current size.
-
-    Writes ``5`` to ``/proc/self/clear_refs`` (Linux 4.0 and later); returns False where
-    that is not possible, so the caller can fall back to sampling.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        return high_water_mark() > 0
-    except OSError:
-        return False
-
-
-def high_water_mark() -> int:
-    """This process's peak resident set size since the last reset, in bytes (0 if unknown)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 class PeakMemory:
     """Measures the peak memory a block of code needs above what was in use before it.
 
-    On the CPU the kernel's own high-water mark of the resident set is reset before the block
-    and read after it (Linux); elsewhere a background thread samples the resident set size
-    every :data:`SAMPLE_PERIOD` seconds (short spikes between samples can be missed). On CUDA
-    the allocator's own peak counter is used. ``peak_mb`` holds the result after the block.
+    On the CPU a background thread samples the resident set size every
+    :data:`SAMPLE_PERIOD` seconds (short spikes between samples can be missed); on CUDA the
+    allocator's own peak counter is used. ``peak_mb`` holds the result after the block.
 
     Parameters
     ----------
@@ -74,12 +47,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             return self
         self._base = self._peak = resident_bytes()
-        # Linux keeps the resident set's high-water mark itself; resetting it costs one write
-        # and no thread (a sampling thread costs milliseconds per call on a loaded machine).
-        self._kernel_peak = reset_high_water_mark()
-        if not self._kernel_peak:
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
         return self
 
     def _sample(self) -> None:
@@ -91,8 +60,6 @@ class PeakMemory:
             torch = sys.modules["torch"]
             torch.cuda.synchronize()
             peak = torch.cuda.max_memory_allocated()
-        elif self._kernel_peak:
-            peak = max(high_water_mark(), resident_bytes())
         else:
             self._stop.set()
             self._thread.join()
