@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from importlib import resources
 from pathlib import Path
 
 from bench.errors import WeightsError
+from bench.files import replacing, write_atomic
 
 #: Folder of the shipped weights inside the ``denoisers`` package (package data).
 SHIPPED_FOLDER = "weights"
@@ -66,20 +66,16 @@ def save_weights(network, path: str | Path, card: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"architecture": json.dumps(card["architecture"])})
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"architecture": json.dumps(card["architecture"])})
     card = dict(card, weights_file=path.name, weights_sha256=file_sha256(path))
     write_json(card_path(path), card)
     return path
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically (temporary file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    """Write ``data`` as indented JSON, atomically (:func:`bench.files.write_atomic`)."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def read_card(weights: str | Path) -> dict:

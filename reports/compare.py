@@ -29,7 +29,6 @@ PAIR_KEYS = ["dataset", "image", "height", "width", "channels", "noise", "level"
              "seed", "mode", "denoiser", "device", "method"]
 #: One comparison row per value of these.
 COMPARE_GROUP = ["noise", "mode", "level", "denoiser", "device", "method"]
-STATUSES = ("regression", "improvement", "unchanged")
 #: Exit status of ``bench compare --fail-on-regression`` when a regression is flagged.
 EXIT_REGRESSION = 1
 #: A metric's differences smaller than its margin over this are never flagged (PSNR: 0.01 dB,
@@ -142,37 +141,13 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, baseline: str |
         (0.01 dB for PSNR, 0.0001 for SSIM).
     alpha : float
         Level of the Holm-corrected Wilcoxon tests (``m_p_holm``); they are reported, the
-        status does not use them (see below).
+        status does not use them (see :func:`row_status`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per noise, mode, level and method measured in both runs, with ``denoiser``,
-        ``device``, ``method``, ``pairs`` (cells in common), ``n`` (pairs ``ok`` in both
-        runs), ``images`` (images with such a pair: the unit of the statistics), then for
-        every metric ``m``: ``m_a``, ``m_b`` (means over those images, each image's seeds
-        averaged first; with every seed of every image, the means over the pairs), ``m_diff``
-        (mean of B - A), ``m_ci`` (half-width of its t-interval over images; NaN with fewer
-        than two images), ``m_p`` (Wilcoxon signed-rank test of the per-image differences),
-        ``m_p_holm`` (Holm-corrected across the methods of the condition), -- ``psnr_a``,
-        ``psnr_b``, ``psnr_diff``, ``psnr_ci``, ``psnr_p``, ``psnr_p_holm``, ``ssim_a``, ...
-        -- then ``reference`` and, per metric, ``m_vs_reference_a`` and ``m_vs_reference_b``
-        (mean per-image difference method - reference within run A and within run B, over
-        the same images), then ``mpix_ratio`` (median MP/s of B over that of A: above 1
-        means B is faster), ``newly_failed`` (pairs ``ok`` in A, not in B), ``fixed`` (the
-        reverse) and ``status``:
-
-        - ``"regression"`` when some cell newly fails, or the interval of some metric's
-          difference lies entirely on its worse side of 0 (below for a higher-is-better
-          metric, above for a lower-is-better one) and the mean difference exceeds the
-          tolerance;
-        - ``"improvement"`` when one lies entirely on its better side and nothing regressed;
-        - ``"unchanged"`` otherwise, including when fewer than two images leave no interval.
-
-        The status is per row, uncorrected for the number of rows, so that a gate misses
-        nothing: a uniform 1 dB loss on 3 images is a regression, although no Wilcoxon test
-        on 3 images can be significant. ``m_p_holm`` says which differences survive the
-        correction across methods.
+        One row per noise, mode, level and method measured in both runs, with the columns
+        of :func:`comparison_columns`; ``status`` is :func:`row_status` of the row.
 
     Raises
     ------
@@ -184,7 +159,47 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, baseline: str |
     tolerances = {info.name: info.margin / TOLERANCE_FRACTION for info in metrics} | dict(
         tolerances or {})
     names = [info.name for info in metrics]
-    paired = pair_cells(results_a, results_b, metrics=metrics)
+    paired = _mark_pairs(pair_cells(results_a, results_b, metrics=metrics), names)
+    per_image = _pair_image_means(paired, names)
+    images_of = {key: part for key, part in per_image.groupby(COMPARE_GROUP, sort=False)}
+    rows = []
+    for key, part in paired.groupby(COMPARE_GROUP, sort=False):
+        row = _comparison_row(part, images_of.get(key, per_image.iloc[:0]), names, confidence)
+        row = dict(zip(COMPARE_GROUP, key)) | row
+        row["status"] = row_status(row, metrics, tolerances)
+        rows.append(row)
+    table = _holm_by_condition(pd.DataFrame(rows), names)
+    table = _against_reference(table, per_image, metrics, baseline)
+    return table.reindex(columns=comparison_columns(names))
+
+
+def comparison_columns(names: list[str]) -> list[str]:
+    """The columns of :func:`compare`'s table, for the metrics ``names``, in order.
+
+    :data:`COMPARE_GROUP` (``noise`` ... ``method``), ``pairs`` (cells in common), ``n``
+    (pairs ``ok`` in both runs), ``images`` (images with such a pair: the unit of the
+    statistics), then for every metric ``m``: ``m_a``, ``m_b`` (means over those images, each
+    image's seeds averaged first; with every seed of every image, the means over the pairs),
+    ``m_diff`` (mean of B - A), ``m_ci`` (half-width of its t-interval over images; NaN with
+    fewer than two images), ``m_p`` (Wilcoxon signed-rank test of the per-image
+    differences), ``m_p_holm`` (Holm-corrected across the methods of the condition) --
+    ``psnr_a``, ``psnr_b``, ``psnr_diff``, ``psnr_ci``, ``psnr_p``, ``psnr_p_holm``,
+    ``ssim_a``, ... -- then ``reference`` and, per metric, ``m_vs_reference_a`` and
+    ``m_vs_reference_b`` (mean per-image difference method - reference within run A and
+    within run B, over the same images), then ``mpix_ratio`` (median MP/s of B over that of
+    A: above 1 means B is faster), ``newly_failed`` (pairs ``ok`` in A, not in B), ``fixed``
+    (the reverse) and ``status`` (:func:`row_status`).
+    """
+    return COMPARE_GROUP + ["pairs", "n", "images"] + [
+        f"{name}{suffix}" for name in names
+        for suffix in ("_a", "_b", "_diff", "_ci", "_p", "_p_holm")] + ["reference"] + [
+        f"{name}_vs_reference{suffix}" for name in names for suffix in ("_a", "_b")] + [
+        "mpix_ratio", "newly_failed", "fixed", "status"]
+
+
+def _mark_pairs(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Flag each pair (``both_ok``, ``newly_failed``, ``fixed``), add ``m_diff`` = B - A, and
+    blank every value of a pair that is not ``ok`` in both runs."""
     both = (paired["status_a"] == "ok") & (paired["status_b"] == "ok")
     paired["both_ok"] = both
     paired["newly_failed"] = (paired["status_a"] == "ok") & (paired["status_b"] != "ok")
@@ -194,44 +209,45 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, baseline: str |
     for column in [f"{name}{suffix}" for name in names for suffix in ("_a", "_b")] + [
             "mpix_per_s_a", "mpix_per_s_b"]:
         paired[column] = paired[column].where(both)
-    values = [f"{name}{suffix}" for name in names for suffix in ("_a", "_b", "_diff")]
-    per_image = paired[both].groupby(COMPARE_GROUP + IMAGE_KEYS, sort=False)[values].mean()
-    per_image = per_image.reset_index()
-    images_of = {key: part for key, part in per_image.groupby(COMPARE_GROUP, sort=False)}
+    return paired
 
-    rows = []
-    for key, part in paired.groupby(COMPARE_GROUP, sort=False):
-        row = dict(zip(COMPARE_GROUP, key))
-        row["pairs"] = len(part)
-        row["n"] = int(part["both_ok"].sum())
-        images = images_of.get(key, per_image.iloc[:0])
-        row["images"] = len(images)
-        for name in names:
-            diff = images[f"{name}_diff"].dropna()
-            row[f"{name}_a"] = images[f"{name}_a"].mean()
-            row[f"{name}_b"] = images[f"{name}_b"].mean()
-            row[f"{name}_diff"] = diff.mean() if len(diff) else np.nan
-            row[f"{name}_ci"] = t_half_width(diff.std(), len(diff), confidence)
-            row[f"{name}_p"] = wilcoxon_p(diff)
-        speed_a, speed_b = part["mpix_per_s_a"].median(), part["mpix_per_s_b"].median()
-        row["mpix_ratio"] = speed_b / speed_a if speed_a > 0 else np.nan
-        row["newly_failed"] = int(part["newly_failed"].sum())
-        row["fixed"] = int(part["fixed"].sum())
-        row["status"] = _verdict(row, metrics, tolerances)
-        rows.append(row)
-    table = pd.DataFrame(rows)
+
+def _pair_image_means(paired: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each method's values per image, over the pairs ``ok`` in both runs (seeds averaged)."""
+    values = [f"{name}{suffix}" for name in names for suffix in ("_a", "_b", "_diff")]
+    per_image = paired[paired["both_ok"]].groupby(COMPARE_GROUP + IMAGE_KEYS, sort=False)[values]
+    return per_image.mean().reset_index()
+
+
+def _comparison_row(part: pd.DataFrame, images: pd.DataFrame, names: list[str],
+                    confidence: float) -> dict:
+    """One method's counts, per-metric statistics and speed ratio, but not its status.
+
+    ``part`` holds the method's pairs at one condition, ``images`` their per-image means.
+    """
+    row = {"pairs": len(part), "n": int(part["both_ok"].sum()), "images": len(images)}
+    for name in names:
+        diff = images[f"{name}_diff"].dropna()
+        row[f"{name}_a"] = images[f"{name}_a"].mean()
+        row[f"{name}_b"] = images[f"{name}_b"].mean()
+        row[f"{name}_diff"] = diff.mean() if len(diff) else np.nan
+        row[f"{name}_ci"] = t_half_width(diff.std(), len(diff), confidence)
+        row[f"{name}_p"] = wilcoxon_p(diff)
+    speed_a, speed_b = part["mpix_per_s_a"].median(), part["mpix_per_s_b"].median()
+    row["mpix_ratio"] = speed_b / speed_a if speed_a > 0 else np.nan
+    row["newly_failed"] = int(part["newly_failed"].sum())
+    row["fixed"] = int(part["fixed"].sum())
+    return row
+
+
+def _holm_by_condition(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Add ``m_p_holm``: each ``m_p`` Holm-corrected across the methods of its condition."""
     for name in names:
         table[f"{name}_p_holm"] = np.nan
     for _, part in table.groupby(CONDITION, sort=False):
         for name in names:
             table.loc[part.index, f"{name}_p_holm"] = holm(part[f"{name}_p"])
-    table = _against_reference(table, per_image, metrics, baseline)
-    columns = COMPARE_GROUP + ["pairs", "n", "images"] + [
-        f"{name}{suffix}" for name in names
-        for suffix in ("_a", "_b", "_diff", "_ci", "_p", "_p_holm")] + ["reference"] + [
-        f"{name}_vs_reference{suffix}" for name in names for suffix in ("_a", "_b")] + [
-        "mpix_ratio", "newly_failed", "fixed", "status"]
-    return table.reindex(columns=columns)
+    return table
 
 
 def _against_reference(table: pd.DataFrame, per_image: pd.DataFrame,
@@ -269,7 +285,20 @@ def compared_metrics(comparison: pd.DataFrame) -> list[MetricInfo]:
             if column.endswith("_diff")]
 
 
-def _verdict(row: dict, metrics: list[MetricInfo], tolerances: dict[str, float]) -> str:
+def row_status(row: dict, metrics: list[MetricInfo], tolerances: dict[str, float]) -> str:
+    """The status of one row of :func:`compare`'s table.
+
+    - ``"regression"`` when some cell newly fails, or the interval of some metric's
+      difference lies entirely on its worse side of 0 (below for a higher-is-better metric,
+      above for a lower-is-better one) and the mean difference exceeds the tolerance;
+    - ``"improvement"`` when one lies entirely on its better side and nothing regressed;
+    - ``"unchanged"`` otherwise, including when fewer than two images leave no interval.
+
+    The status is per row, uncorrected for the number of rows, so that a gate misses
+    nothing: a uniform 1 dB loss on 3 images is a regression, although no Wilcoxon test on 3
+    images can be significant. ``m_p_holm`` says which differences survive the correction
+    across methods.
+    """
     worse, better = row["newly_failed"] > 0, False
     for info in metrics:
         mean, half = row[f"{info.name}_diff"], row[f"{info.name}_ci"]

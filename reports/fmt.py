@@ -119,5 +119,5 @@ def count(n: int, noun: str) -> str:
 
 
 def dash(value) -> str:
-    """A method name, ``"–"`` when there is none (None or NaN: a metric no cell scored)."""
+    """A method label, ``"–"`` when there is none (None or NaN: a metric no cell scored)."""
     return "–" if _missing(value) else value

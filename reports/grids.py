@@ -119,16 +119,21 @@ def build_grids(crops: pd.DataFrame, order: list[str] | None = None, *,
         roles = [r for r in (CLEAN, NOISY) if r in by_role.index] + methods
         tiles = [Tile(role, _scores(role, by_role.loc[role], key, outputs, inputs, metrics),
                       str(by_role.loc[role, "path"])) for role in roles]
-        for info in metrics:
-            scored = [t for t in tiles if t.label not in (CLEAN, NOISY)
-                      and not math.isnan(t.scores.get(info.name, math.nan))]
-            if scored:
-                pick = max if info.higher_is_better else min
-                best = pick(scored, key=lambda t: t.scores[info.name])  # first of ties
-                best.best += (info.name,)
+        _mark_best(tiles, metrics)
         grid.tiles = tiles
         grids.append(grid)
     return grids
+
+
+def _mark_best(tiles: list[Tile], metrics: list[MetricInfo]) -> None:
+    """Add each metric's name to the ``best`` of the denoiser tile that scores best by it."""
+    for info in metrics:
+        scored = [t for t in tiles if t.label not in (CLEAN, NOISY)
+                  and not math.isnan(t.scores.get(info.name, math.nan))]
+        if scored:
+            pick = max if info.higher_is_better else min
+            best = pick(scored, key=lambda t: t.scores[info.name])  # first of ties
+            best.best += (info.name,)
 
 
 def _scores(role: str, record: pd.Series, key: tuple, outputs, inputs, metrics) -> dict:

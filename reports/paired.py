@@ -179,8 +179,6 @@ def compare_to_reference(values: pd.DataFrame, reference: str, info: MetricInfo,
         ``p_holm < alpha`` (in the metric's direction), :data:`TIED` otherwise; None for a
         method that shares no image with the reference (or when the reference has none).
     """
-    from scipy import stats
-
     methods = list(values.columns)
     matrix = values.to_numpy(dtype=float)
     has_reference = reference in methods
@@ -188,6 +186,24 @@ def compare_to_reference(values: pd.DataFrame, reference: str, info: MetricInfo,
         differences = matrix - matrix[:, [methods.index(reference)]]
     else:
         differences = np.full(matrix.shape, np.nan)
+    n, mean, half = _column_means(differences, confidence)
+    compared = np.array([has_reference and m != reference for m in methods], dtype=bool)
+    p = np.full(len(methods), np.nan)
+    if compared.any():
+        p[compared] = wilcoxon_columns(differences[:, compared])
+    table = pd.DataFrame({"images": n.astype("int64"), "diff": mean, "ci": half, "p": p},
+                         index=pd.Index(methods, name="method"))
+    table["p_holm"] = holm(table["p"])
+    reference = reference if has_reference else None
+    table["verdict"] = _verdicts(table, reference, info, alpha)
+    return table
+
+
+def _column_means(differences: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
+    """Per column of ``differences`` (NaN: no pair): the count, the mean and the half-width of
+    its Student-t interval (NaN with fewer than two values)."""
+    from scipy import stats
+
     finite = np.isfinite(differences)
     n = finite.sum(axis=0)
     filled = np.where(finite, differences, 0.0)
@@ -197,20 +213,19 @@ def compare_to_reference(values: pd.DataFrame, reference: str, info: MetricInfo,
         std = np.sqrt(squares / (n - 1))
         half = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * std
                         / np.sqrt(np.maximum(n, 1)), np.nan)
-    compared = np.array([has_reference and m != reference for m in methods], dtype=bool)
-    p = np.full(len(methods), np.nan)
-    if compared.any():
-        p[compared] = wilcoxon_columns(differences[:, compared])
-    table = pd.DataFrame({"images": n.astype("int64"), "diff": mean, "ci": half, "p": p},
-                         index=pd.Index(methods, name="method"))
-    table["p_holm"] = holm(table["p"])
+    return n, mean, half
+
+
+def _verdicts(table: pd.DataFrame, reference: str | None, info: MetricInfo,
+              alpha: float) -> pd.Series:
+    """The ``verdict`` column of :func:`compare_to_reference` (``reference``: None when absent)."""
     compared = table["p"].notna()
     separable = can_separate(int(table.loc[compared, "images"].max()) if compared.any() else 0,
                              int(compared.sum()), alpha)
     sign = 1 if info.higher_is_better else -1
     verdicts = []
     for method, row in table.iterrows():
-        if method == reference and has_reference:
+        if method == reference:
             verdicts.append(REFERENCE)
         elif not np.isfinite(row["p"]):
             verdicts.append(None)
@@ -220,8 +235,7 @@ def compare_to_reference(values: pd.DataFrame, reference: str, info: MetricInfo,
             verdicts.append(BETTER if sign * row["diff"] > 0 else WORSE)
         else:
             verdicts.append(TIED)
-    table["verdict"] = pd.Series(verdicts, index=table.index, dtype="object")
-    return table
+    return pd.Series(verdicts, index=table.index, dtype="object")
 
 
 def condition_values(per_image: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -329,7 +343,6 @@ def paired_differences(results: pd.DataFrame, *, baseline: str | None = None,
         When ``baseline`` names no method of the run.
     """
     metrics = run_metrics(results, metrics)
-    primary = metrics[0]
     reference_of = {tuple(r[:3]): r[3] for r in references(
         results, baseline=baseline, metrics=metrics).itertuples(index=False)}
     per_image = image_means(results, metrics=metrics)
@@ -339,23 +352,33 @@ def paired_differences(results: pd.DataFrame, *, baseline: str | None = None,
     tables = []
     for key, part in per_image.groupby(CONDITION, sort=False):
         reference = reference_of.get(tuple(key))
-        if reference is None:
-            continue
-        identity = part.drop_duplicates("method").set_index("method")[["denoiser", "device"]]
-        table = identity.assign(**dict(zip(CONDITION, key)), reference=reference)
-        for info in metrics:
-            tested = compare_to_reference(condition_values(part, info.name), reference, info,
-                                          confidence=confidence, alpha=alpha)
-            if info is primary:
-                table["images"] = tested["images"]
-            for column in ("diff", "ci", "p", "p_holm", "verdict"):
-                table[f"{info.name}_{column}"] = tested[column]
-        table = table.rename_axis("method").reset_index()
-        order = table[f"{primary.name}_diff"] * (1 if primary.higher_is_better else -1)
-        table = table.assign(_first=table["method"] != reference, _order=-order).sort_values(
-            ["_first", "_order"], na_position="last", kind="stable")
-        tables.append(table[columns])
+        if reference is not None:
+            table = _condition_differences(part, dict(zip(CONDITION, key)), reference, metrics,
+                                           confidence=confidence, alpha=alpha)
+            tables.append(table[columns])
     if not tables:
         return pd.DataFrame(columns=columns)
     return pd.concat(tables, ignore_index=True)
 
+
+def _condition_differences(part: pd.DataFrame, condition: dict, reference: str,
+                           metrics: list[MetricInfo], *, confidence: float,
+                           alpha: float) -> pd.DataFrame:
+    """:func:`paired_differences` at one condition: ``part`` holds its per-image means.
+
+    Rows: the reference first, then the other methods by their primary difference, best first.
+    """
+    primary = metrics[0]
+    identity = part.drop_duplicates("method").set_index("method")[["denoiser", "device"]]
+    table = identity.assign(**condition, reference=reference)
+    for info in metrics:
+        tested = compare_to_reference(condition_values(part, info.name), reference, info,
+                                      confidence=confidence, alpha=alpha)
+        if info is primary:
+            table["images"] = tested["images"]
+        for column in ("diff", "ci", "p", "p_holm", "verdict"):
+            table[f"{info.name}_{column}"] = tested[column]
+    table = table.rename_axis("method").reset_index()
+    order = table[f"{primary.name}_diff"] * (1 if primary.higher_is_better else -1)
+    return table.assign(_first=table["method"] != reference, _order=-order).sort_values(
+        ["_first", "_order"], na_position="last", kind="stable")

@@ -15,9 +15,10 @@ Metrics are not named here: every function loops over the metric columns of the 
 registers), the first being the primary one that orders the rows, and reads each metric's
 direction, unit and margin from its :class:`bench.metrics.MetricInfo`.
 
-A *method* is a denoiser with the parameters the sweep set, on a device: ``"nlm"`` on the
-CPU, ``"dncnn@cuda"`` on a GPU, ``"dncnn(precision=bf16)@cuda"``; one run can hold several
-parameter sets of one denoiser, and each is its own method.
+A *method* is a denoiser with the parameters the sweep set, on a device; its *method label*,
+the ``method`` column, reads ``"nlm"`` on the CPU, ``"dncnn@cuda"`` on a GPU,
+``"dncnn(precision=bf16)@cuda"``; one run can hold several parameter sets of one denoiser,
+and each is its own method.
 """
 
 from __future__ import annotations
@@ -42,19 +43,20 @@ CI_SUFFIX = "_ci"
 
 
 def method_label(denoiser: str, device: str) -> str:
-    """``denoiser`` on the CPU, ``denoiser@device`` elsewhere (no parameters named)."""
+    """The method label of ``denoiser`` on ``device`` when no parameters were set: ``denoiser``
+    on the CPU, ``denoiser@device`` elsewhere."""
     from bench.sweep import method_name
 
     return method_name(denoiser, (), device)
 
 
 def method_labels(results: pd.DataFrame) -> pd.Series:
-    """The method of every row.
+    """The method label of every row.
 
     Parameters
     ----------
     results : pandas.DataFrame
-        Rows with ``denoiser`` and ``device``, and the ``method`` the runner recorded
+        Rows with ``denoiser`` and ``device``, and the ``method`` label the runner recorded
         (:func:`bench.sweep.method_name`: it names the parameters the sweep set).
 
     Returns
@@ -324,16 +326,14 @@ def winners(summary: pd.DataFrame, *, results: pd.DataFrame | None = None,
         Output of :func:`summarise_ci`.
     results : pandas.DataFrame, optional
         The results ``summary`` was made from. With them, every other method is compared
-        with each winner image by image (:mod:`reports.paired`: seeds averaged per image,
-        Wilcoxon signed-rank test, Holm's correction across the methods of the condition),
-        and those it cannot tell apart are listed as tied.
+        with each winner image by image (:mod:`reports.paired`), and those it cannot tell
+        apart are listed as tied.
     metrics : list of MetricInfo, optional
-        Primary first; :func:`summary_metrics` of ``summary`` by default. Best means highest
-        or lowest as each metric's ``higher_is_better`` says.
+        Primary first; :func:`summary_metrics` of ``summary`` by default. Best is highest or
+        lowest as each metric's ``higher_is_better`` says.
     margin : float, optional
-        How far from the best mean of the primary metric, in its unit, a method may be and
-        still count as "close to the winner"; the primary metric's ``margin`` by default
-        (0.5 dB for PSNR).
+        How far from the best primary mean, in its unit, a method may be and still count as
+        "close to the winner"; the primary metric's ``margin`` by default (0.5 dB for PSNR).
     alpha : float
         Level of the Holm-corrected paired tests.
 
@@ -344,13 +344,12 @@ def winners(summary: pd.DataFrame, *, results: pd.DataFrame | None = None,
         then per metric ``m`` the method ``m_winner``, its mean ``m``, ``m_tied`` (a tuple of
         the methods whose paired difference to the winner is not significant) and
         ``m_separation``: ``"separated"`` (every other method is significantly worse),
-        ``"tied"`` (some are tied, a tie is not equivalence), ``"too few images to
-        separate"`` (with this many images and methods no difference could be significant;
-        ``m_tied`` is then empty) -- or None without ``results`` or other methods. Then
-        ``fastest_near`` (the method with the highest median MP/s among those within
-        ``margin`` of the best primary mean) with its primary mean ``fastest_<primary>``
-        (``fastest_psnr``) and ``fastest_mpix_per_s``. Ties of the means go to the method
-        listed first.
+        ``"tied"`` (some are tied; a tie is not equivalence) or ``"too few images to
+        separate"`` (no difference could be significant; ``m_tied`` is then empty) -- None
+        without ``results`` or other methods. Then ``fastest_near`` (the method with the
+        highest median MP/s within ``margin`` of the best primary mean), its primary mean
+        ``fastest_<primary>`` (``fastest_psnr``) and ``fastest_mpix_per_s``. Ties of the
+        means go to the method listed first.
     """
     metrics = summary_metrics(summary, metrics)
     primary = metrics[0]
@@ -365,16 +364,8 @@ def winners(summary: pd.DataFrame, *, results: pd.DataFrame | None = None,
             continue
         row = dict(zip(CONDITION, key))
         for info in metrics:
-            best = best_row(part, info)
-            row[f"{info.name}_winner"] = None if best is None else best["method"]
-            row[info.name] = np.nan if best is None else best[info.name]
-            tied, row[f"{info.name}_separation"] = _ties(
-                per_image.get(tuple(key)), row[f"{info.name}_winner"], info, alpha)
-            row[f"{info.name}_tied"] = tuple(m for m in part["method"] if m in tied)
-        near = part[within(part[primary.name], row[primary.name], primary, margin)]
-        rated = near.dropna(subset=["mpix_per_s"])
-        fastest = (rated.loc[rated["mpix_per_s"].idxmax()] if not rated.empty
-                   else best_row(part, primary))
+            row.update(_metric_winner(part, info, per_image.get(tuple(key)), alpha))
+        fastest = _fastest_near(part, row[primary.name], primary, margin)
         row.update({"fastest_near": fastest["method"],
                     f"fastest_{primary.name}": fastest[primary.name],
                     "fastest_mpix_per_s": fastest["mpix_per_s"]})
@@ -383,6 +374,28 @@ def winners(summary: pd.DataFrame, *, results: pd.DataFrame | None = None,
                            for suffix in ("_winner", "", "_tied", "_separation")]
     columns += ["fastest_near", f"fastest_{primary.name}", "fastest_mpix_per_s"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _metric_winner(part: pd.DataFrame, info: MetricInfo, per_image: pd.DataFrame | None,
+                   alpha: float) -> dict:
+    """The ``m_winner``, ``m``, ``m_separation`` and ``m_tied`` entries of one condition's
+    :func:`winners` row, for the metric ``info``."""
+    best = best_row(part, info)
+    winner = None if best is None else best["method"]
+    tied, separation = _ties(per_image, winner, info, alpha)
+    return {f"{info.name}_winner": winner,
+            info.name: np.nan if best is None else best[info.name],
+            f"{info.name}_separation": separation,
+            f"{info.name}_tied": tuple(m for m in part["method"] if m in tied)}
+
+
+def _fastest_near(part: pd.DataFrame, best: float, primary: MetricInfo,
+                  margin: float) -> pd.Series:
+    """The row of the fastest method (median MP/s) within ``margin`` of the ``best`` primary
+    mean; the best row by the primary metric when none of those has a speed."""
+    near = part[within(part[primary.name], best, primary, margin)]
+    rated = near.dropna(subset=["mpix_per_s"])
+    return rated.loc[rated["mpix_per_s"].idxmax()] if not rated.empty else best_row(part, primary)
 
 
 def _ties(per_image: pd.DataFrame | None, winner: str | None, info: MetricInfo,

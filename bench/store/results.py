@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 
 from bench.errors import DataError
-from bench.files import write_atomic
+from bench.files import replacing, write_atomic
 from bench.metrics import DEFAULT_METRICS, NOISY_PREFIX
 
 if TYPE_CHECKING:  # pandas loads when a table is built, not when a worker records a cell
@@ -192,9 +192,8 @@ class RunStore:
             rank = {cid: i for i, cid in enumerate(order)}
             keys = frame["cell_id"].map(lambda cid: rank.get(cid, len(rank)))
             frame = frame.iloc[keys.argsort(kind="stable")].reset_index(drop=True)
-        tmp = self.run_dir / (PARQUET + ".tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, self.run_dir / PARQUET)
+        with replacing(self.run_dir / PARQUET) as tmp:
+            frame.to_parquet(tmp, index=False)
         write_atomic(self.run_dir / CSV, frame.to_csv(index=False))
         self.close()
         return frame
