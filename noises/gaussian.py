@@ -21,8 +21,10 @@ class Gaussian(Noise):
     extra_params = (ParamSpec("clip", "clip the result to [0, 1]", 0, 1, False),)
 
     def _apply(self, image, level, rng, *, clip):
-        noisy = image + rng.standard_normal(image.shape) * (level / 255.0)
-        return np.clip(noisy, 0.0, 1.0) if clip else noisy
+        noisy = rng.standard_normal(image.shape)  # worked on in place: no temporaries
+        noisy *= level / 255.0
+        noisy += image
+        return np.clip(noisy, 0.0, 1.0, out=noisy) if clip else noisy
 
     def expected_sigma(self, level, *, clip):
         # Clipping shrinks the noise by an image-dependent amount: measure it instead.

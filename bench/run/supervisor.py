@@ -52,6 +52,13 @@ STARTUP_ATTEMPTS = 3
 STDERR_LINES = 20
 #: Seconds between checks of workers that cannot be watched through a pidfd (not Linux).
 POLL_INTERVAL = 0.25
+#: Groups a worker may hold at once: the next one waits in its socket, so that it does not
+#: idle for a round trip between groups (a group can be a single cell of a few milliseconds).
+IN_FLIGHT = 2
+#: Seconds under which a worker's last group must have finished for it to be given the next
+#: one ahead; slower groups go one at a time, so that no group waits behind a long one while
+#: another worker is idle.
+AHEAD_BELOW = 0.5
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -108,8 +115,10 @@ class _Worker:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._tail: deque[str] = deque(maxlen=STDERR_LINES)
         self._partial = ""
-        self.group: list | None = None
-        self.next = 0
+        self.groups: deque[list] = deque()  # assigned, in order; results follow this order
+        self.next = 0  # index of the next result in groups[0]
+        self.group_start = 0.0  # when groups[0] became the running group
+        self.last_group_seconds = float("inf")
         self.ready = False
         self.deadline = float("inf")
         self._send(list(sys.path))
@@ -124,12 +133,40 @@ class _Worker:
 
     @property
     def busy(self) -> bool:
-        return self.group is not None
+        return bool(self.groups)
+
+    @property
+    def group(self) -> list:
+        """The group whose cells the worker is running now."""
+        return self.groups[0]
+
+    @property
+    def capacity(self) -> int:
+        """How many groups the worker may hold now (see :data:`AHEAD_BELOW`)."""
+        return IN_FLIGHT if self.last_group_seconds < AHEAD_BELOW else 1
 
     def assign(self, group: list, timeout: float) -> None:
-        self.group, self.next = group, 0
-        self.deadline = time.monotonic() + (timeout if self.ready else max(timeout, STARTUP_LIMIT))
+        if not self.groups:  # otherwise the deadline of the running cell stands
+            self.next = 0
+            self.group_start = time.monotonic()
+            self.deadline = self.group_start + (timeout if self.ready
+                                                else max(timeout, STARTUP_LIMIT))
+        self.groups.append(group)
         self._send(group)
+
+    def finish_group(self) -> None:
+        """The running group has reported all its cells: the next one (if any) is running."""
+        self.groups.popleft()
+        self.next = 0
+        now = time.monotonic()
+        self.last_group_seconds, self.group_start = now - self.group_start, now
+
+    def take_back(self) -> list[list]:
+        """Unassign every group; return the cells not reported yet, as groups in order."""
+        rest = [self.groups[0][self.next:], *list(self.groups)[1:]] if self.groups else []
+        self.groups.clear()
+        self.next = 0
+        return [group for group in rest if group]
 
     def watched(self) -> list:
         """What :func:`multiprocessing.connection.wait` should watch for this worker."""
@@ -264,12 +301,7 @@ class Supervisor:
             while len(self._workers) < min(self.jobs, len(pending)):
                 self._workers.append(self._start())
             while pending or any(w.busy for w in self._workers):
-                for position, worker in enumerate(self._workers):
-                    if not worker.busy and pending:
-                        if worker.status() is not None:  # died while idle: replace it
-                            worker.end()
-                            worker = self._workers[position] = self._start()
-                        worker.assign(pending.popleft(), self.timeout)
+                self._assign(pending)
                 busy = [w for w in self._workers if w.busy]
                 wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
                 if any(w.pidfd is None for w in busy):
@@ -284,6 +316,18 @@ class Supervisor:
         except BaseException:
             self._end_workers(kill=True)
             raise
+
+    def _assign(self, pending: deque) -> None:
+        """Give idle workers a group each, then the next groups ahead to fast workers."""
+        for position, worker in enumerate(self._workers):
+            if not worker.busy and pending:
+                if worker.status() is not None:  # died while idle: replace it
+                    worker.end()
+                    worker = self._workers[position] = self._start()
+                worker.assign(pending.popleft(), self.timeout)
+        for worker in self._workers:
+            while pending and len(worker.groups) < worker.capacity:
+                worker.assign(pending.popleft(), self.timeout)
 
     def _start(self) -> _Worker:
         if self._closed:
@@ -308,7 +352,7 @@ class Supervisor:
             worker.next = index + 1
             worker.deadline = time.monotonic() + self.timeout
             if worker.next == len(worker.group):
-                worker.group = None
+                worker.finish_group()
 
     def _check(self, worker: _Worker, pending: deque, on_lost: Callable) -> None:
         status = worker.status()
@@ -317,21 +361,21 @@ class Supervisor:
         if not worker.ready:
             self._failed_start(worker, status, pending)
             return
-        cell, rest = worker.group[worker.next], worker.group[worker.next + 1:]
+        cell = worker.group[worker.next]
+        worker.next += 1
+        rest = worker.take_back()
         if status is not None:
             on_lost(cell, "failed", "WorkerDied: the worker process died "
                                     f"({describe_exit(status)}) while running this cell")
         else:
             on_lost(cell, "timeout", f"Timeout: no result after {self.timeout:g} s; worker killed")
         worker.end()
-        if rest:
-            pending.appendleft(rest)
+        pending.extendleft(reversed(rest))
         self._workers[self._workers.index(worker)] = self._start()
 
     def _failed_start(self, worker: _Worker, status: int | None, pending: deque) -> None:
         """A worker that ended or stalled before READY: requeue its cells; give up at the limit."""
-        pending.appendleft(worker.group)
-        worker.group = None
+        pending.extendleft(reversed(worker.take_back()))
         worker.end()
         self._failed_starts += 1
         if self._failed_starts >= STARTUP_ATTEMPTS:
