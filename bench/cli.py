@@ -72,7 +72,6 @@ def run_command(config_file, resume_dir, out, quick, dry_run, quiet, baseline, *
     """Run a sweep and print the comparison table."""
     from bench.plan import make_plan
     from bench.run.runner import default_run_dir, run_sweep
-    from reports.tables import render_comparison
 
     if resume_dir is not None:
         if out is not None and Path(out) != Path(resume_dir):
@@ -88,10 +87,10 @@ def run_command(config_file, resume_dir, out, quick, dry_run, quiet, baseline, *
         return
     run_dir = out if out is not None else default_run_dir()
     results = run_sweep(sweep, run_dir, progress=not quiet)
-    render_comparison(results, console, baseline=baseline)
+    _show_and_report(run_dir, results, baseline=baseline, footer=(
+        f"{len(results)} cells, {int((results['status'] != 'ok').sum())} failed. "
+        f"Results: {run_dir}/results.parquet"))
     failed = int((results["status"] != "ok").sum())
-    console.print(f"{len(results)} cells, {failed} failed. Results: {run_dir}/results.parquet")
-    _write_report(run_dir, baseline=baseline)
     if failed:
         for _, row in results[results["status"] != "ok"].drop_duplicates("denoiser").iterrows():
             errors.print(f"[red]{escape(row['denoiser'])}[/red] {row['status']}: {escape(row['error'])}",
@@ -167,19 +166,24 @@ def list_command():
 def report_command(run_dir, baseline):
     """Print the comparison tables of a saved run and write its report.html and report.md."""
     from bench.store.results import load_results
-    from reports.tables import render_comparison
 
     results = load_results(run_dir)
     if results.empty:
         raise BenchError(f"run directory '{run_dir}' has no results yet")
-    render_comparison(results, console, baseline=baseline)
-    _write_report(run_dir, baseline=baseline)
+    _show_and_report(run_dir, results, baseline=baseline)
 
 
-def _write_report(run_dir: Path, *, baseline: str | None = None) -> None:
-    from reports.build import write_report
+def _show_and_report(run_dir: Path, results, *, baseline: str | None, footer: str = "") -> None:
+    """Print the comparison tables of ``results`` and write the run's report, from one
+    summary of the results."""
+    from reports.build import summarise_run, write_report
+    from reports.tables import render_comparison
 
-    files = write_report(run_dir, baseline=baseline)
+    summary = summarise_run(results, baseline=baseline)
+    render_comparison(results, console, summary=summary)
+    if footer:
+        console.print(footer)
+    files = write_report(run_dir, summary=summary)
     console.print(f"Report: {files.html}\nMarkdown: {files.markdown}", highlight=False)
 
 

@@ -282,8 +282,8 @@ def method_params(results: pd.DataFrame) -> pd.DataFrame:
     return table[keep].reset_index(drop=True)
 
 
-def gather(run: Run, *, figures_dir: str | Path | None = None,
-           baseline: str | None = None) -> ReportData:
+def gather(run: Run, *, figures_dir: str | Path | None = None, baseline: str | None = None,
+           summary: RunSummary | None = None) -> ReportData:
     """Compute every table of the report and draw its figures.
 
     Parameters
@@ -296,13 +296,16 @@ def gather(run: Run, *, figures_dir: str | Path | None = None,
         The method the quality tables show every method's paired difference to (a method
         label or a denoiser name, see :func:`reports.paired.resolve_baseline`); the best
         method of each condition by the primary metric by default.
+    summary : RunSummary, optional
+        :func:`summarise_run` of ``run.results``, when already computed (``baseline`` is then
+        ignored).
 
     Raises
     ------
     DataError
         When ``baseline`` names no method of the run.
     """
-    base = summarise_run(run.results, baseline=baseline)
+    base = summary or summarise_run(run.results, baseline=baseline)
     metrics, summary = base.metrics, base.summary
     ranking = rank(summary, metrics=metrics)
     order = list(ranking["method"]) + [m for m in summary["method"].unique()
@@ -342,7 +345,8 @@ def draw_figures(summary: pd.DataFrame, noisy: pd.DataFrame, order: list[str],
             summary, figures_dir / "quality_vs_speed.png", metrics=metrics, colours=colours)}
 
 
-def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> ReportFiles:
+def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None,
+                 summary: RunSummary | None = None) -> ReportFiles:
     """Write ``report.html``, ``report.md`` and the figures of a run into its directory.
 
     Parameters
@@ -352,6 +356,8 @@ def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> 
     baseline : str, optional
         The method the quality tables compare every method with, image by image (see
         :func:`gather`); the best method of each condition by default.
+    summary : RunSummary, optional
+        :func:`summarise_run` of the run's results, when already computed.
 
     Returns
     -------
@@ -368,7 +374,7 @@ def write_report(run_dir: str | os.PathLike, *, baseline: str | None = None) -> 
     from reports.markdown import render_markdown
 
     run = load_run(run_dir)
-    data = gather(run, baseline=baseline)
+    data = gather(run, baseline=baseline, summary=summary)
     html_path = run.run_dir / HTML_NAME
     md_path = run.run_dir / MARKDOWN_NAME
     write_atomic(html_path, render_html(data))

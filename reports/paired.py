@@ -202,7 +202,7 @@ def compare_to_reference(values: pd.DataFrame, reference: str, info: MetricInfo,
 def _column_means(differences: np.ndarray, confidence: float) -> tuple[np.ndarray, ...]:
     """Per column of ``differences`` (NaN: no pair): the count, the mean and the half-width of
     its Student-t interval (NaN with fewer than two values)."""
-    from scipy import stats
+    from scipy.special import stdtrit  # scipy.stats.t.ppf itself, without importing scipy.stats
 
     finite = np.isfinite(differences)
     n = finite.sum(axis=0)
@@ -211,7 +211,7 @@ def _column_means(differences: np.ndarray, confidence: float) -> tuple[np.ndarra
         mean = np.where(n > 0, filled.sum(axis=0) / n, np.nan)
         squares = np.where(finite, (differences - mean) ** 2, 0.0).sum(axis=0)
         std = np.sqrt(squares / (n - 1))
-        half = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * std
+        half = np.where(n > 1, stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2) * std
                         / np.sqrt(np.maximum(n, 1)), np.nan)
     return n, mean, half
 

@@ -91,11 +91,11 @@ def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
         ``t(1 - (1 - confidence) / 2, n - 1) * std / sqrt(n)``; NaN when ``n < 2``, where no
         interval can be estimated.
     """
-    from scipy import stats
+    from scipy.special import stdtrit  # scipy.stats.t.ppf itself, without importing scipy.stats
 
     if n < 2 or not np.isfinite(std):
         return math.nan
-    return float(stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n))
+    return float(stdtrit(n - 1, 0.5 + confidence / 2) * std / math.sqrt(n))
 
 
 def _half_widths(std: pd.Series, n: pd.Series, confidence: float) -> pd.Series:

@@ -13,12 +13,13 @@ import pandas as pd
 
 from bench.metrics import MetricInfo
 from reports import fmt
-from reports.build import QualityTable, summarise_run
+from reports.build import QualityTable, RunSummary, summarise_run
 from reports.paired import SEPARATED, TIE_NOTE, TIED
 
 
 def render_comparison(results: pd.DataFrame, console=None, *,
-                      metrics: list[MetricInfo] | None = None, baseline: str | None = None) -> None:
+                      metrics: list[MetricInfo] | None = None, baseline: str | None = None,
+                      summary: RunSummary | None = None) -> None:
     """Print denoiser x level tables (mean of each metric, median MP/s), one per noise and mode.
 
     Rows are sorted by the mean of the primary metric over the levels, best first; the first
@@ -36,11 +37,14 @@ def render_comparison(results: pd.DataFrame, console=None, *,
     baseline : str, optional
         The reference method (see :func:`reports.paired.resolve_baseline`); the best method
         of each level by the primary metric by default.
+    summary : RunSummary, optional
+        :func:`reports.build.summarise_run` of ``results`` when already computed (the report
+        uses the same one); ``metrics`` and ``baseline`` are then ignored.
     """
     from rich.console import Console
 
     console = console or Console()
-    base = summarise_run(results, baseline=baseline, metrics=metrics)
+    base = summary or summarise_run(results, baseline=baseline, metrics=metrics)
     against = "the best of each level" if base.reference is None else base.reference
     for t in base.tables:
         console.print(_quality_table(t, base.metrics, against))
