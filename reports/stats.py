@@ -65,12 +65,15 @@ def method_labels(results: pd.DataFrame) -> pd.Series:
         The recorded ``method``; :func:`method_label` where none was recorded (tables made
         by hand, or runs written before the column existed).
     """
-    fallback = pd.Series([method_label(d, v) for d, v in zip(results["denoiser"], results["device"])],
-                         index=results.index, dtype="object")
-    if "method" not in results:
-        return fallback
-    recorded = results["method"].astype("object")
-    return recorded.where(recorded.notna() & (recorded != ""), fallback)
+    recorded = (results["method"].astype("object") if "method" in results
+                else pd.Series(None, index=results.index, dtype="object"))
+    missing = recorded.isna() | (recorded == "")
+    if not missing.any():
+        return recorded
+    rows = results[missing]
+    fallback = pd.Series([method_label(d, v) for d, v in zip(rows["denoiser"], rows["device"])],
+                         index=rows.index, dtype="object")
+    return recorded.where(~missing, fallback)
 
 
 def t_half_width(std: float, n: int, confidence: float = 0.95) -> float:
