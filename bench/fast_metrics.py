@@ -386,9 +386,9 @@ def ssim_torch(reference, estimate, *, data_range: float = 1.0) -> float:
         # own (groups) and without padding: (1, 5 C, H, W) -> (1, 5 C, H - 10, W - 10).
         planes = torch.cat([x, y, x * x, y * y, x * y])[None]
         groups = 5 * channels
-        taps = torch.from_numpy(gaussian_window()).to(x.device)
-        planes = F.conv2d(planes, taps.view(1, 1, 1, -1).repeat(groups, 1, 1, 1), groups=groups)
-        planes = F.conv2d(planes, taps.view(1, 1, -1, 1).repeat(groups, 1, 1, 1), groups=groups)
+        rows, columns = _ssim_kernels(x.device, groups)
+        planes = F.conv2d(planes, rows, groups=groups)
+        planes = F.conv2d(planes, columns, groups=groups)
         ux, uy, uxx, uyy, uxy = planes[0].split(channels)
         c1 = (SSIM_K1 * data_range) ** 2
         c2 = (SSIM_K2 * data_range) ** 2
@@ -398,6 +398,23 @@ def ssim_torch(reference, estimate, *, data_range: float = 1.0) -> float:
         ssim_map = ((2 * ux * uy + c1) * (2 * vxy + c2)
                     / ((ux * ux + uy * uy + c1) * (vx + vy + c2)))
         return float(ssim_map.mean(dim=(1, 2)).mean())
+
+
+# (device, groups) -> the row and column kernels of ssim_torch's grouped conv2d, float64: made
+# once per device rather than uploaded with every call.
+_SSIM_KERNELS: dict = {}
+
+
+def _ssim_kernels(device, groups: int):
+    """The 1-D Gaussian window as ``conv2d`` weights (groups, 1, 1, 11) and (groups, 1, 11, 1)."""
+    import torch
+
+    key = (str(device), groups)
+    if key not in _SSIM_KERNELS:
+        taps = torch.from_numpy(gaussian_window()).to(device)
+        _SSIM_KERNELS[key] = (taps.view(1, 1, 1, -1).repeat(groups, 1, 1, 1),
+                              taps.view(1, 1, -1, 1).repeat(groups, 1, 1, 1))
+    return _SSIM_KERNELS[key]
 
 
 def _psnr_from_mse(mse: float, data_range: float) -> float:

@@ -11,6 +11,17 @@ literature's "sigma 25" is ``25 / 255`` here.
 
 A denoiser must return an array of the input's shape with finite values. The runner checks
 this at the boundary and records a failed cell, with the reason, when it does not hold.
+
+The tensor path
+---------------
+A denoiser that computes with PyTorch may also take the image as a ``torch.Tensor`` and give
+one back on the same device (:meth:`Denoiser.denoise_tensor`), so that on a GPU the image is
+uploaded once and the protocol stage and the metrics score the output where it is. The
+tensor convention is the array one: a floating-point tensor (float32 for the suite's
+images) in [0, 1] units, shaped ``(H, W)`` or ``(H, W, C)`` with the channels last (not
+torch's ``(C, H, W)``); the output is a floating-point tensor of the input's shape on the
+input's device, with finite values, checked at the boundary as arrays are.
+:meth:`Denoiser.supports_tensor` says whether a denoiser has this path.
 """
 
 from __future__ import annotations
@@ -202,6 +213,12 @@ class Denoiser(ABC):
     ``warm_per_shape = True`` tells the runner that the first call at a new image shape is
     slower than the rest (kernel selection, autotuning, allocator growth, as with PyTorch on
     cuDNN or oneDNN): it then makes one untimed call per shape before timing.
+
+    A denoiser written in PyTorch also implements :meth:`_denoise_tensor` (and, for
+    ``colour = "per_channel"``, may override :meth:`_denoise_tensor_channels` to batch the
+    channels): :meth:`denoise_tensor` then takes and returns tensors on their device (see the
+    module docstring), and :meth:`supports_tensor` answers True. Where it can, ``_denoise``
+    should be the tensor hook between two host copies, so there is one implementation.
     """
 
     name: ClassVar[str]
@@ -282,6 +299,70 @@ class Denoiser(ABC):
     def _denoise(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
         """Denoise with a known sigma in [0, 1] units (None only where :meth:`uses_sigma`
         is False)."""
+
+    # --- the tensor path ------------------------------------------------------------------
+    def supports_tensor(self) -> bool:
+        """Whether :meth:`denoise_tensor` is available.
+
+        True when the class implements :meth:`_denoise_tensor` and does not override
+        :meth:`denoise` below the class that implements it (a subclass that customises
+        ``denoise``, say to pick a model by sigma, would be bypassed by the tensor path, so it
+        keeps the array path unless it overrides this method too).
+        """
+        mro = type(self).__mro__
+        hook = next(cls for cls in mro if "_denoise_tensor" in vars(cls))
+        if hook is Denoiser:
+            return False
+        array = next(cls for cls in mro if "denoise" in vars(cls))
+        return mro.index(array) >= mro.index(hook)
+
+    def denoise_tensor(self, noisy, sigma: float | None = None, *,
+                       noise: NoiseModel | None = None):
+        """Denoise a torch tensor on its device: :meth:`denoise` without the host copies.
+
+        Parameters
+        ----------
+        noisy : torch.Tensor
+            Floating-point tensor (float32 for the suite's images), (H, W) or (H, W, C) with
+            the channels last; values in [0, 1] units, possibly outside [0, 1].
+        sigma : float or None
+            Noise standard deviation in [0, 1] units (oracle mode), or None to estimate it
+            (blind mode) when the denoiser uses one; the estimate is made on a host copy of
+            ``noisy`` (:func:`estimate_sigma`).
+        noise : NoiseModel or None
+            As for :meth:`denoise`.
+
+        Returns
+        -------
+        torch.Tensor
+            The denoised image: floating point, ``noisy``'s shape, on ``noisy``'s device.
+
+        Raises
+        ------
+        NotImplementedError
+            When the denoiser has no tensor path (:meth:`supports_tensor` is False).
+        """
+        if not self.supports_tensor():
+            raise NotImplementedError(f"denoiser '{self.name}' has no tensor path; "
+                                      "call denoise() with an array")
+        channels = 1 if noisy.ndim == 2 else noisy.shape[-1]
+        if sigma is None and self.uses_sigma(channels):
+            sigma = estimate_sigma(noisy.detach().cpu().numpy())
+        if self.colour == "per_channel" and noisy.ndim == 3:
+            return self._denoise_tensor_channels(noisy, sigma)
+        return self._denoise_tensor(noisy, sigma)
+
+    def _denoise_tensor_channels(self, noisy, sigma: float | None):
+        """Denoise the channels of an (H, W, C) tensor one by one; override to batch them."""
+        import torch
+
+        return torch.stack([self._denoise_tensor(noisy[..., c], sigma)
+                            for c in range(noisy.shape[-1])], dim=-1)
+
+    def _denoise_tensor(self, noisy, sigma: float | None):
+        """The tensor hook: denoise a tensor on its device, sigma as for :meth:`_denoise`.
+        Not implemented here: a denoiser without it has no tensor path."""
+        raise NotImplementedError(f"denoiser '{self.name}' has no tensor path")
 
 
 def estimate_sigma(noisy: np.ndarray) -> float:

@@ -7,6 +7,12 @@ on Train400; each weights file has a model card beside it in ``denoisers/weights
 how. The networks are grayscale: a colour image is denoised channel by channel, the three
 channels in one batch.
 
+A :class:`TorchDenoiser` has the tensor path (:meth:`bench.interfaces.Denoiser.denoise_tensor`):
+a tensor on the device the networks were set up on goes in, a float32 tensor of its shape comes
+out there. The array path is the same code between a host-to-device and a device-to-host copy.
+A subclass that overrides ``denoise`` (``dncnn_paper`` picks its model by sigma there) keeps
+only the array path until it gives the tensor path the same treatment.
+
 References
 ----------
 Zhang et al., "Beyond a Gaussian Denoiser", IEEE TIP 2017 (DnCNN); Zhang et al., "FFDNet",
@@ -116,16 +122,43 @@ class TorchDenoiser(Denoiser):
         return info
 
     def _denoise(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
-        """One image, (H, W) or (H, W, C) for a native-colour network; None sigma: blind."""
-        image = np.asarray(noisy, dtype=np.float32)
-        planes = image[None, None] if image.ndim == 2 else np.moveaxis(image, -1, 0)[None]
-        out = self._run(planes, sigma)
-        return out[0, 0] if image.ndim == 2 else np.moveaxis(out[0], 0, -1)
+        """One image, (H, W) or (H, W, C) for a native-colour network; None sigma: blind.
+        The tensor path between two host copies."""
+        return self._on_host(self._denoise_tensor, noisy, sigma)
 
     def _denoise_channels(self, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
         """The planes of a colour image through a grayscale network, in one batch."""
-        planes = np.moveaxis(np.asarray(noisy, dtype=np.float32), -1, 0)[:, None]
-        return np.moveaxis(self._run(planes, sigma)[:, 0], 0, -1)
+        return self._on_host(self._denoise_tensor_channels, noisy, sigma)
+
+    def _denoise_tensor(self, noisy, sigma: float | None):
+        """One image tensor, (H, W) or (H, W, C) for a native-colour network; float32 out."""
+        self._check_device(noisy)
+        planes = noisy[None, None] if noisy.ndim == 2 else noisy.permute(2, 0, 1)[None]
+        out = self._run(planes, sigma)
+        return out[0, 0] if noisy.ndim == 2 else out[0].permute(1, 2, 0)
+
+    def _denoise_tensor_channels(self, noisy, sigma: float | None):
+        """The planes of an (H, W, C) tensor through a grayscale network, in one batch."""
+        self._check_device(noisy)
+        return self._run(noisy.permute(2, 0, 1)[:, None], sigma)[:, 0].permute(1, 2, 0)
+
+    def _on_host(self, method, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
+        """``method`` (a tensor hook) on an array: to the device and back, float32."""
+        import torch
+
+        if self._device is None:
+            self.setup("cpu")
+        image = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32))
+        return method(image.to(self._device), sigma).cpu().numpy()
+
+    def _check_device(self, noisy) -> None:
+        """Set up on ``noisy``'s device if not set up yet; refuse a tensor elsewhere."""
+        if self._device is None:
+            self.setup(noisy.device.type)
+        elif noisy.device.type != self._device:
+            raise InvalidParameterError(
+                f"denoiser '{self.name}' is set up on '{self._device}', "
+                f"got a tensor on '{noisy.device}'")
 
     def _network(self, channels: int):
         if not self._networks:
@@ -136,18 +169,17 @@ class TorchDenoiser(Denoiser):
             raise InvalidParameterError(
                 f"denoiser '{self.name}' has no network for {channels}-channel images") from None
 
-    def _run(self, planes: np.ndarray, sigma: float | None) -> np.ndarray:
-        """Denoise a stack (N, C, H, W) of images sharing one noise level (None: blind)."""
+    def _run(self, planes, sigma: float | None):
+        """Denoise a tensor stack (N, C, H, W) of images sharing one noise level (None: blind),
+        on the device the networks are on; float32 out."""
         import torch
 
         from denoisers.tiling import tiled_apply
 
-        if self._device is None:
-            self.setup("cpu")
         sigma = 0.0 if sigma is None else float(sigma)
         network = self._network(planes.shape[1])
         device = self._device
-        x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32)).to(device)
+        x = planes.to(torch.float32)
         levels = torch.full((x.shape[0],), sigma, dtype=torch.float32, device=device)
 
         def forward(batch, batch_sigma):
@@ -160,8 +192,7 @@ class TorchDenoiser(Denoiser):
                                batch=self.batch)
 
         with torch.inference_mode(), self._autocast(device):
-            out = self_ensemble_apply(run, x, self.self_ensemble)
-        return out.cpu().numpy()
+            return self_ensemble_apply(run, x, self.self_ensemble)
 
     def _autocast(self, device: str):
         import contextlib

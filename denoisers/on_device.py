@@ -5,6 +5,11 @@ on ``"cuda"`` (``bench run --device cuda``), runs its torch version on the GPU w
 parameters (:meth:`resolved`), so classical and learned methods can be timed on one device.
 The torch versions equal the CPU ones to float32 rounding, borders included (see
 :mod:`denoisers.torch_classical`).
+
+The mixin gives the class the tensor path (:meth:`bench.interfaces.Denoiser.denoise_tensor`):
+the torch version on the tensor's device, whatever device the class was set up on. On
+``"cuda"`` the array path is that same call between a host-to-device and a device-to-host copy;
+on ``"cpu"`` the array path keeps the CPU implementation.
 """
 
 from __future__ import annotations
@@ -41,17 +46,29 @@ class RunsOnCuda:
         device = getattr(self, "_device", "cpu")
         if device == "cpu":
             return super().denoise(noisy, sigma, noise=noise)
-        return self.denoise_tensor_on(device, noisy, sigma)
+        return self.denoise_tensor_on(device, noisy, sigma, noise=noise)
 
-    def denoise_tensor_on(self, device: str, noisy: np.ndarray, sigma: float | None) -> np.ndarray:
-        """Denoise ``noisy`` with the torch version on ``device``; back as a float32 array."""
+    def denoise_tensor_on(self, device: str, noisy: np.ndarray, sigma: float | None, *,
+                          noise=None) -> np.ndarray:
+        """Denoise the array ``noisy`` with the torch version on ``device``; back as a float32
+        array. Blind mode estimates sigma from the array, before the upload."""
         import torch
 
         from bench.interfaces import estimate_sigma
-        from denoisers.torch_classical import TORCH_DENOISERS
 
         if sigma is None:
             sigma = estimate_sigma(noisy)
         image = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32)).to(device)
-        out = TORCH_DENOISERS[self.name](image, float(sigma), **self.resolved(float(sigma)))
-        return out.cpu().numpy()
+        return self.denoise_tensor(image, sigma, noise=noise).cpu().numpy()
+
+    def _denoise_tensor(self, noisy, sigma: float):
+        """The torch version of the method on ``noisy``'s device, at the parameters the CPU
+        version would use at ``sigma`` ([0, 1] units)."""
+        from denoisers.torch_classical import TORCH_DENOISERS
+
+        sigma = float(sigma)
+        return TORCH_DENOISERS[self.name](noisy, sigma, **self.resolved(sigma))
+
+    def _denoise_tensor_channels(self, noisy, sigma: float):
+        """The torch versions treat the channels as the CPU versions do: one call."""
+        return self._denoise_tensor(noisy, sigma)

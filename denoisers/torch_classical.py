@@ -2,7 +2,9 @@
 
 One function per method, taking the image, the noise sigma and the same parameters (same names,
 same defaults, same rules from sigma) as the CPU denoiser class, so that a class can run
-``TORCH_DENOISERS[self.name](tensor, sigma, **self.params())`` when its device is ``"cuda"``:
+``TORCH_DENOISERS[self.name](tensor, sigma, **self.resolved(sigma))``: its tensor path
+(``denoise_tensor``, :mod:`denoisers.on_device`), and its array path when its device is
+``"cuda"``:
 
 =================  ===========================  =================================================
 suite name         function                     CPU version it reproduces
@@ -471,7 +473,7 @@ def nl_means_fast(image: torch.Tensor, sigma: float, *, h_factor: float = 0.6,
 
 
 #: The suite's denoiser names mapped to their PyTorch versions, each called as
-#: ``function(image, sigma, **denoiser.params())``.
+#: ``function(image, sigma, **denoiser.resolved(sigma))``.
 TORCH_DENOISERS: dict[str, Callable[..., torch.Tensor]] = {
     "median": median_filter,
     "gaussian_blur": gaussian_blur,

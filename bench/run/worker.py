@@ -4,6 +4,12 @@ A :class:`CellRunner` holds a worker's state: the registry, the images it has re
 noisy image (cells are dispatched grouped by noisy image, so it is generated once), and one
 set-up, warmed-up instance per denoiser (models load once per worker, not once per cell).
 Noisy images are generated here from (image, noise, level, seed), never shipped around.
+
+On a GPU cell whose denoiser has the tensor path
+(:meth:`bench.interfaces.Denoiser.denoise_tensor`) the clean and noisy images are uploaded once
+per noisy image, the denoiser's output tensor is checked, prepared by the protocol stage and
+scored on the device, and only the crops the report keeps (and the whole output with
+``save_outputs``) come back to the host; ``WorkerConfig.tensor_path`` says where this applies.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 
 from bench.datasets import centre_crop
 from bench.interfaces import Denoiser, NoisyImage, estimate_sigma, rms
-from bench.memory import PeakMemory
+from bench.memory import SAMPLE_PERIOD, PeakMemory
 from bench.plan import NO_SEED, Cell
 from bench.protocol import Protocol
 from bench.registry import build_registry
@@ -34,6 +40,8 @@ WARMUP_SIZE = 32
 WARMUP_SIGMA = 25 / 255
 #: Decoded images a worker keeps in memory (clean, and noisy ones of real pairs).
 IMAGE_CACHE = 32
+#: Values of ``WorkerConfig.tensor_path``.
+TENSOR_PATHS = ("auto", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,11 @@ class WorkerConfig:
         Number of workers running concurrently, recorded with every throughput figure.
     timing : {"parallel", "exclusive"}
         How the throughput figures are taken, recorded with each.
+    tensor_path : {"auto", "always", "never"}
+        When a cell runs the denoiser's tensor path (denoise, output checks, protocol stage and
+        metrics on the cell's device) rather than the array path: ``"auto"`` on every device
+        but the CPU, ``"always"`` on the CPU too (tests, comparisons), ``"never"`` nowhere.
+        Only denoisers that have one (``supports_tensor()``); the others take the array path.
     """
 
     crop: int | None = None
@@ -79,6 +92,12 @@ class WorkerConfig:
     threads: int = 1
     workers: int = 1
     timing: str = "exclusive"
+    tensor_path: str = "auto"
+
+    def __post_init__(self):
+        if self.tensor_path not in TENSOR_PATHS:
+            raise ValueError(f"tensor_path must be one of {', '.join(TENSOR_PATHS)}, "
+                             f"got {self.tensor_path!r}")
 
 
 @dataclass
@@ -125,6 +144,29 @@ def check_output(output, shape: tuple[int, ...]) -> np.ndarray:
     return output.astype(np.float32, copy=False)
 
 
+def check_output_tensor(output, shape: tuple[int, ...], device):
+    """:func:`check_output` for the tensor path: the same checks and messages, on the device.
+
+    Returns the output as a float32 tensor. Raises ValueError when it is not a floating-point
+    tensor of ``shape`` on ``device`` (a ``torch.device``) with finite values.
+    """
+    import torch
+
+    if not isinstance(output, torch.Tensor):
+        raise ValueError(f"returned {type(output).__name__}, expected a torch tensor")
+    if tuple(output.shape) != shape:
+        raise ValueError(f"returned shape {tuple(output.shape)}, expected {shape}")
+    if not output.is_floating_point():
+        dtype = str(output.dtype).removeprefix("torch.")
+        raise ValueError(f"returned dtype {dtype}, expected a floating-point array "
+                         "with values in [0, 1]")
+    if output.device != device:
+        raise ValueError(f"returned a tensor on {output.device}, expected one on {device}")
+    if not bool(torch.isfinite(output).all()):
+        raise ValueError("returned non-finite values (NaN or inf)")
+    return output.detach().to(torch.float32)
+
+
 def one_line(error: BaseException) -> str:
     """``Type: message`` on a single line, for the ``error`` column."""
     text = " ".join(str(error).split())
@@ -139,7 +181,10 @@ class ScoredNoisyImage:
     clean: np.ndarray
     noisy: NoisyImage
     scores: dict[str, float]
+    reference: np.ndarray  # the clean image as the metrics take it (Protocol.reference)
     blind_sigma: float | None = None
+    #: Device -> (reference, noisy) as tensors there, made once per noisy image (tensor path).
+    tensors: dict = field(default_factory=dict)
 
 
 class CellRunner:
@@ -154,6 +199,7 @@ class CellRunner:
         self._images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._denoisers: dict[tuple, Denoiser | Exception] = {}
         self._warm_shapes: set[tuple] = set()
+        self._last_seconds: dict[tuple, float] = {}  # last timed call per denoiser and shape
         self._noisy: ScoredNoisyImage | None = None
 
     def _warm_metrics(self) -> None:
@@ -191,8 +237,9 @@ class CellRunner:
                 noisy = noise.apply(clean, cell.level, cell.rng(), **dict(cell.noise_params))
             protocol = self.config.protocol
             noisy = replace(noisy, image=protocol.input(noisy.image))
-            scores = protocol.score(self.metrics, clean, noisy.image, output=False)
-            self._noisy = ScoredNoisyImage(key, clean, noisy, scores)
+            reference = protocol.reference(clean)
+            scores = protocol.score_prepared(self.metrics, reference, protocol.noisy(noisy.image))
+            self._noisy = ScoredNoisyImage(key, clean, noisy, scores, reference)
         return self._noisy
 
     def denoiser(self, cell: Cell, sample: np.ndarray) -> Denoiser:
@@ -252,16 +299,26 @@ class CellRunner:
             denoiser = self.denoiser(cell, noisy.image)
             record.params = json.dumps(denoiser.params(), default=str)
             record.sigma_used = self._sigma_used(cell, denoiser, scored)
-            self._warm_shape(cell, denoiser, noisy.image, sigma)
-            image = noisy.image.copy()  # a denoiser that writes into its input must not leak
             model = noisy.model if oracle else None
-            with PeakMemory(cell.device) as memory:
-                output, seconds = time_call(lambda: denoiser.denoise(image, sigma, noise=model),
-                                            repeats=self.config.repeats,
-                                            synchronize=denoiser.synchronize)
-            output = check_output(output, clean.shape)
+            if self._tensor_path(cell, denoiser):
+                output, seconds, memory, scores = self._run_tensor(cell, denoiser, scored,
+                                                                   sigma, model)
+            else:
+                self._warm_shape(cell, denoiser, noisy.image, sigma)
+                image = noisy.image.copy()  # a denoiser that writes into its input must not leak
+                call = (cell.denoiser, cell.params, cell.device, image.shape)
+                sample = self._last_seconds.get(call, math.inf) >= SAMPLE_PERIOD
+                with PeakMemory(cell.device, sample=sample) as memory:
+                    output, seconds = time_call(lambda: denoiser.denoise(image, sigma, noise=model),
+                                                repeats=self.config.repeats,
+                                                synchronize=denoiser.synchronize)
+                self._last_seconds[call] = seconds
+                output = check_output(output, clean.shape)
+                protocol = self.config.protocol
+                scores = protocol.score_prepared(self.metrics, scored.reference,
+                                                 protocol.output(output))
             info = denoiser.run_info()
-            record.scores = self.config.protocol.score(self.metrics, clean, output, output=True)
+            record.scores = scores
             record.seconds = seconds
             record.mpix_per_s = megapixels_per_second(record.height, record.width, seconds)
             record.peak_memory_mb = memory.peak_mb
@@ -272,6 +329,56 @@ class CellRunner:
             output = None
         return CellResult(record, self._images_to_keep(cell, clean, noisy.image, output))
 
+    def _tensor_path(self, cell: Cell, denoiser: Denoiser) -> bool:
+        """Whether ``cell`` runs on the tensor path (see ``WorkerConfig.tensor_path``)."""
+        mode = self.config.tensor_path
+        if mode == "never" or not denoiser.supports_tensor():
+            return False
+        return mode == "always" or cell.device != "cpu"
+
+    def _run_tensor(self, cell: Cell, denoiser: Denoiser, scored: ScoredNoisyImage, sigma, model):
+        """The timed call, the output checks, the protocol stage and the metrics of one cell
+        on its device; returns (output tensor, seconds, PeakMemory, scores)."""
+        reference, noisy = self._on_device(scored, cell.device)
+        self._warm_tensor(cell, denoiser, noisy, sigma)
+        image = noisy.clone()  # a denoiser that writes into its input must not leak
+        with PeakMemory(cell.device) as memory:
+            output, seconds = time_call(lambda: denoiser.denoise_tensor(image, sigma, noise=model),
+                                        repeats=self.config.repeats,
+                                        synchronize=denoiser.synchronize)
+        output = check_output_tensor(output, scored.clean.shape, noisy.device)
+        protocol = self.config.protocol
+        scores = protocol.score_prepared(self.metrics, reference, protocol.output(output))
+        return output, seconds, memory, scores
+
+    def _on_device(self, scored: ScoredNoisyImage, device: str):
+        """The clean image as the metrics take it (:meth:`Protocol.reference`) and the noisy
+        image, as tensors on ``device``: uploaded and prepared once per noisy image."""
+        if device not in scored.tensors:
+            import torch
+
+            clean, noisy = (torch.from_numpy(np.ascontiguousarray(image)).to(device)
+                            for image in (scored.clean, scored.noisy.image))
+            scored.tensors[device] = (self.config.protocol.reference(clean), noisy)
+        return scored.tensors[device]
+
+    def _warm_tensor(self, cell: Cell, denoiser: Denoiser, image, sigma) -> None:
+        """Untimed tensor-path calls: one small one per denoiser (whose failure the timed call
+        records), and one per image shape for denoisers whose first call per shape is slow."""
+        key = (cell.denoiser, cell.params, cell.device, "tensor")
+        if key not in self._warm_shapes:
+            self._warm_shapes.add(key)
+            try:
+                denoiser.denoise_tensor(image[:WARMUP_SIZE, :WARMUP_SIZE].clone(), WARMUP_SIGMA)
+                denoiser.synchronize()
+            except Exception:
+                pass
+        key = key + (tuple(image.shape),)
+        if denoiser.warm_per_shape and key not in self._warm_shapes:
+            self._warm_shapes.add(key)
+            denoiser.denoise_tensor(image.clone(), sigma)
+            denoiser.synchronize()
+
     def _images_to_keep(self, cell: Cell, clean, noisy, output) -> dict[str, bytes]:
         images = {}
         first_seed = cell.seed in (self.config.visual_seed, NO_SEED)
@@ -280,7 +387,14 @@ class CellRunner:
             images["clean"] = to_png_bytes(centre_crop(clean, size))
             images["noisy"] = to_png_bytes(centre_crop(noisy, size))
             if output is not None:
-                images["denoised"] = to_png_bytes(centre_crop(output, size))
+                images["denoised"] = to_png_bytes(_on_host(centre_crop(output, size)))
         if self.config.save_outputs and output is not None:
-            images["output"] = to_png_bytes(output)
+            images["output"] = to_png_bytes(_on_host(output))
         return images
+
+
+def _on_host(image) -> np.ndarray:
+    """An image as a numpy array: an array as it is, a (tensor path) tensor copied back."""
+    if isinstance(image, np.ndarray):
+        return image
+    return image.cpu().numpy()

@@ -1,0 +1,163 @@
+"""The tensor path of the denoisers: ``denoise_tensor`` and ``supports_tensor``.
+
+The learned models' array path is their tensor path between two host copies, so the two agree
+exactly; the classical methods' tensor path is their torch version (``denoisers.torch_classical``,
+whose agreement with the CPU versions ``tests/test_torch_classical.py`` measures). Torch on the
+CPU, and on CUDA where there is one; odd sizes (37x31) to catch layout and padding slips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from bench.errors import InvalidParameterError
+from bench.interfaces import Denoiser
+from bench.registry import default_registry
+
+torch = pytest.importorskip("torch")
+
+LEARNED = ("dncnn", "ffdnet_small", "autoencoder")
+CLASSICAL_ON_DEVICE = ("median", "gaussian_blur", "bilateral", "tv", "nlm")
+CPU_ONLY = ("wavelet", "bm3d", "nlm_opencv")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def device(request):
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine: torch's thread pool only waits
+    yield request.param
+    torch.set_num_threads(threads)
+
+
+def noisy_image(kind: str, rng: np.random.Generator) -> np.ndarray:
+    import skimage.data
+
+    if kind == "gray":
+        clean = skimage.data.camera()[200:237, 180:211] / 255
+    else:
+        clean = skimage.data.astronaut()[100:137, 180:211] / 255
+    return (clean + rng.normal(0.0, 25 / 255, clean.shape)).astype(np.float32)
+
+
+def create(name: str, **params) -> Denoiser:
+    return default_registry().create_denoiser(name, **params)
+
+
+@pytest.mark.parametrize("name", LEARNED + CLASSICAL_ON_DEVICE)
+def test_supports_tensor_for_learned_and_gpu_classical_methods(name):
+    assert create(name).supports_tensor()
+
+
+@pytest.mark.parametrize("name", CPU_ONLY)
+def test_cpu_only_methods_have_no_tensor_path(name):
+    denoiser = create(name)
+    assert not denoiser.supports_tensor()
+    with pytest.raises(NotImplementedError, match=f"denoiser '{name}' has no tensor path"):
+        denoiser.denoise_tensor(torch.zeros(16, 16), 0.1)
+
+
+def test_a_wrapper_that_overrides_denoise_keeps_the_array_path():
+    """``vst=gat`` wraps any denoiser in ``denoise``: the tensor path would bypass it."""
+    from bench.stabilised import Stabilised
+
+    assert not Stabilised(create("dncnn")).supports_tensor()
+
+    @dataclass
+    class PicksAModel(type(create("dncnn"))):
+        def denoise(self, noisy, sigma=None, *, noise=None):
+            return super().denoise(noisy, sigma, noise=noise)
+
+    assert not PicksAModel(model="dncnn").supports_tensor()
+
+
+# The options are shared machinery: one model tries them.
+@pytest.mark.parametrize("name, params", [(name, {}) for name in LEARNED] + [
+    ("dncnn", {"self_ensemble": 4}), ("dncnn", {"tile": 64})])
+@pytest.mark.parametrize("kind", ["gray", "colour"])
+@pytest.mark.parametrize("sigma", [25 / 255, None])
+def test_learned_tensor_path_equals_array_path(name, params, kind, sigma, device):
+    rng = np.random.default_rng(5)
+    noisy = noisy_image(kind, rng)
+    if params.get("tile"):
+        noisy = np.tile(noisy, (3, 4) + (1,) * (noisy.ndim - 2))  # 111x124: several tiles
+    denoiser = create(name, **params)
+    denoiser.setup(device)
+    expected = denoiser.denoise(noisy.copy(), sigma)
+    tensor = torch.from_numpy(noisy).to(device)
+    got = denoiser.denoise_tensor(tensor, sigma)
+    assert isinstance(got, torch.Tensor) and got.device.type == device
+    assert got.dtype == torch.float32 and tuple(got.shape) == noisy.shape
+    assert np.array_equal(got.cpu().numpy(), expected)
+    assert np.array_equal(tensor.cpu().numpy(), noisy)  # the input is left alone
+
+
+@pytest.mark.parametrize("name", CLASSICAL_ON_DEVICE)
+@pytest.mark.parametrize("kind", ["gray", "colour"])
+def test_classical_tensor_path_is_the_torch_version(name, kind, device):
+    from denoisers.torch_classical import TORCH_DENOISERS
+
+    rng = np.random.default_rng(7)
+    noisy = noisy_image(kind, rng)
+    denoiser = create(name)
+    denoiser.setup(device)
+    tensor = torch.from_numpy(noisy).to(device)
+    sigma = 25 / 255
+    got = denoiser.denoise_tensor(tensor, sigma)
+    assert got.device.type == device and got.dtype == torch.float32
+    assert tuple(got.shape) == noisy.shape
+    expected = TORCH_DENOISERS[name](tensor, sigma, **denoiser.resolved(sigma))
+    assert torch.equal(got, expected)
+    # what --device cuda runs through the array path: the same call between two copies
+    assert np.array_equal(denoiser.denoise_tensor_on(device, noisy, sigma), got.cpu().numpy())
+
+
+@pytest.mark.parametrize("name", ["gaussian_blur", "dncnn", "ffdnet_small"])
+def test_blind_tensor_path_estimates_sigma_as_the_array_path(name):
+    from bench.interfaces import estimate_sigma
+
+    rng = np.random.default_rng(9)
+    noisy = noisy_image("colour", rng)
+    denoiser = create(name)
+    denoiser.setup("cpu")
+    got = denoiser.denoise_tensor(torch.from_numpy(noisy), None)
+    oracle = denoiser.denoise_tensor(torch.from_numpy(noisy), estimate_sigma(noisy))
+    assert torch.equal(got, oracle)
+
+
+def test_learned_refuses_a_tensor_on_another_device():
+    denoiser = create("dncnn")
+    denoiser.setup("cpu")
+    with pytest.raises(InvalidParameterError, match="set up on 'cpu', got a tensor on 'meta'"):
+        denoiser.denoise_tensor(torch.zeros(16, 16, device="meta"), None)
+
+
+def test_learned_sets_itself_up_on_the_tensors_device():
+    denoiser = create("autoencoder")
+    out = denoiser.denoise_tensor(torch.zeros(20, 24), None)
+    assert out.shape == (20, 24) and denoiser._device == "cpu"
+
+
+def test_a_plugin_needs_only_the_tensor_hook():
+    """A denoiser written in torch implements ``_denoise_tensor`` and gets both paths."""
+
+    @dataclass
+    class Halves(Denoiser):
+        name = "halves"
+        colour = "per_channel"
+
+        def _denoise(self, noisy, sigma):
+            return noisy / 2
+
+        def _denoise_tensor(self, noisy, sigma):
+            assert noisy.ndim == 2  # per_channel: one plane at a time
+            return noisy / 2
+
+    denoiser = Halves()
+    assert denoiser.supports_tensor()
+    image = torch.rand(9, 11, 3)
+    assert torch.equal(denoiser.denoise_tensor(image, 0.1), image / 2)
