@@ -76,11 +76,15 @@ def execute(executor: str, groups: list[list], config, on_result: Callable, on_l
 
 
 def _run_serial(groups, config, on_result: Callable, registry=None) -> None:
-    """Run every cell here, one after the other, with the thread pools pinned."""
+    """Run every cell here, one after the other, with the thread pools pinned and the
+    allocator set up as in a worker (:func:`bench.memory.keep_freed_memory`, which stays so
+    in this process)."""
     from threadpoolctl import threadpool_limits
 
+    from bench.memory import keep_freed_memory
     from bench.run.worker import CellRunner, one_line
 
+    keep_freed_memory()
     runner = CellRunner(config, registry)
     with threadpool_limits(config.threads):
         for group in groups:

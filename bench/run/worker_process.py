@@ -72,9 +72,11 @@ def serve(conn: Connection) -> None:
     parent_path = conn.recv()
     sys.path[:] = list(parent_path) + [entry for entry in sys.path if entry not in parent_path]
     config = conn.recv()  # the first import of numpy happens here, through bench.run.worker
+    from bench.memory import keep_freed_memory
     from bench.run.worker import CellRunner, one_line, pin_threads
 
     pin_threads(config.threads)
+    keep_freed_memory()
     runner = CellRunner(config)
     conn.send(READY)
     while True:
