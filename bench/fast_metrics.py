@@ -27,13 +27,18 @@ computed from the sum ``t = x + y`` and the difference ``d = x - y`` of the imag
 - ``2 cov(x, y) + C2 = (var t - var d) / 2 + C2`` and ``var x + var y + C2
   = (var t + var d) / 2 + C2``.
 
-``var t`` is computed in float64 (two float64 filters), ``var d`` in float32 (two float32
-filters), which is exact enough while ``d`` is small next to its local spread; every other
-rounding error is relative to the denominators, under 1e-7 on one pixel. Where the estimate is
-biased over flat regions (a constant offset, say) ``E[d]**2`` dwarfs ``var d``; a strip of rows
-where it does is filtered again with ``d`` in float64. The mean differs from scikit-image's by
-less than 1e-7 on every image ``tests/test_fast_metrics.py`` tries (real, binary, synthetic,
-gray and colour; noisy, clipped, smoothed, offset; float32 and float64), 1e-8 on natural ones.
+``var d`` is computed in float32 (two float32 filters), which is exact enough while ``d`` is
+small next to its local spread; every other rounding error is relative to the denominators,
+under 1e-7 on one pixel. Where the estimate is biased over flat regions (a constant offset, say)
+``E[d]**2`` dwarfs ``var d``; a strip of rows where it does is filtered again with ``d`` in
+float64. ``var t`` is computed in float64 (two float64 filters) on small images and on strips
+with many repeated values (clipped, saturated, binary, quantised), and in float32 on ``t`` minus
+the strip's mean elsewhere, where the single pixels' rounding errors (up to 1e-4) have random
+signs and average out over the at least 2**16 pixels required (``_SsimStrips`` says more). The
+mean differs from scikit-image's by less than 1e-7 on every image ``tests/bench/
+test_fast_metrics.py`` and ``tests/bench/test_ssim_precision.py`` try (real, binary, synthetic,
+gray and colour; noisy at sigma 5-75, clipped, smoothed, offset, real camera noise; float32 and
+float64); the plain float32 formula misses 1e-6 on some of them.
 
 Conventions: images are float arrays (or tensors) of one shape, ``(H, W)`` or ``(H, W, C)``
 with the channels last, as everywhere in the suite; float32 images are scored as they are, with
@@ -64,10 +69,13 @@ SSIM_RADIUS = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
 #: Side of the window, 11 pixels; SSIM needs images at least this high and wide.
 SSIM_WINDOW = 2 * SSIM_RADIUS + 1
 
-# Pixels of the valid region that one strip of rows holds (64 rows of a 2048-wide image): about
-# 1 MB per float64 plane, so that a strip's planes stay in the CPU's cache between the filters
-# (measured: 2**16 and 2**17 are equally fast, 2**19 a quarter slower).
-_STRIP_VALUES = 1 << 17
+# Rows of the valid region in one strip of rows, and at most that many pixels: 128 rows of a
+# 2048-wide image (2 MB per float64 plane). Taller strips waste less of the filters' work on the
+# window's radius above and below (10 rows per strip); smaller ones stay in the CPU's cache.
+# Measured (CPU time, one thread): 128 rows beat 32 or 64 by 10 % on 2048 x 2048 and 256 or
+# 512 rows by 5-20 % on 512 x 512.
+_STRIP_ROWS = 128
+_STRIP_VALUES = 1 << 18
 # Values per block in psnr's sum of squared differences (512 kB of float64).
 _PSNR_BLOCK = 1 << 16
 
@@ -168,21 +176,28 @@ def ssim(reference, estimate, *, data_range: float = 1.0) -> float:
     """
     reference, estimate = _as_pair(reference, estimate)
     _ssim_extent(reference.shape)
+    height, width = reference.shape[:2]
+    valid_h = height - 2 * SSIM_RADIUS
+    rows = max(8, min(_STRIP_ROWS, _STRIP_VALUES // (width - 2 * SSIM_RADIUS)))
+    if valid_h < 2 * rows:  # one strip rather than a short second one (180 x 180 images)
+        rows = valid_h
+    strips = _SsimStrips(rows, width, data_range)
     if reference.ndim == 2:
-        return _ssim_plane(reference, estimate, data_range)
+        return _ssim_plane(reference, estimate, strips)
     # Channel by channel, on strided views (no copies), as scikit-image does: OpenCV filtered
     # the interleaved channels of a strip about 15 % slower than the three planes one by one.
-    return float(np.mean([_ssim_plane(reference[..., c], estimate[..., c], data_range)
+    return float(np.mean([_ssim_plane(reference[..., c], estimate[..., c], strips)
                           for c in range(reference.shape[2])]))
 
 
-def _ssim_plane(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+def _ssim_plane(x: np.ndarray, y: np.ndarray, strips: "_SsimStrips") -> float:
     """Mean SSIM map of two (H, W) images over the valid region, a strip of rows at a time."""
     height, width = x.shape
     r = SSIM_RADIUS
     valid_h, valid_w = height - 2 * r, width - 2 * r
-    rows = max(8, min(valid_h, _STRIP_VALUES // valid_w))
-    strips = _SsimStrips(rows, width, data_range)
+    rows = strips.rows
+    strips.biased = False
+    strips.fast = valid_h * valid_w >= strips.min_fast_pixels
     total = 0.0
     for top in range(0, valid_h, rows):
         bottom = min(top + rows, valid_h) + 2 * r
@@ -199,10 +214,28 @@ class _SsimStrips:
     - ``b1 = E[t]**2 + E[d]**2 + 2 C1`` and ``a1 = E[t]**2 - E[d]**2 + 2 C1``;
     - ``b2 = var t + var d + 2 C2`` and ``a2 = var t - var d + 2 C2``;
 
-    with ``t = x + y`` filtered in float64 and ``d = x - y`` in float32, unless ``E[d]**2`` is
-    large against ``var t + 2 C2`` over the strip (an estimate biased over flat regions, where
-    ``var d`` is a difference of nearly equal numbers): then ``d`` is filtered in float64, for
-    this strip and the next ones until the bias goes away.
+    ``d = x - y`` is filtered in float32, unless ``E[d]**2`` is large against ``var t + 2 C2``
+    over the strip (an estimate biased over flat regions, where ``var d`` is a difference of
+    nearly equal numbers): then ``d`` is filtered in float64, for this strip and the next ones
+    until the bias goes away.
+
+    ``t = x + y`` is filtered in float32 after subtracting the strip's mean of ``t`` (the shift
+    cancels in ``var t`` and is added back to ``E[t]``), which is half the time of float64, when
+    the plane has at least ``min_fast_pixels`` pixels and the strip few repeated values;
+    otherwise in float64. Why both conditions: float32 errs by up to about 1e-7 on ``var t``,
+    which a flat, noisy region (``var d`` near ``C2``) turns into up to 1e-4 on one pixel of the
+    map. On natural images these errors have random signs, and the mean over 2**16 pixels or more
+    stays within 1e-7 of scikit-image's (``tests/bench/test_ssim_precision.py``: Set12, Train400,
+    PolyU20, noise sigma 5-75, clipped, smoothed, real noise); on few pixels (the 11 x 11 and
+    37 x 31 cases of ``tests/bench/test_fast_metrics.py``) they do not average out, and where
+    values repeat (binary images, clipped or saturated regions, 8-bit quantised estimates) the
+    same rounding error repeats and adds up (1.6e-6 on scikit-image's ``horse``). The strips
+    filtered in float64 cost what they did before.
+
+    Fewer passes over memory than the plain formula: the filters work in place; the second
+    moments are filtered with the taps negated (and ``-2 C2`` as OpenCV's ``delta``), so that
+    one fused ``accumulateSquare`` leaves ``-(var t + 2 C2)`` and ``-var d``; everything after
+    that cancellation is float32.
     """
 
     #: Largest mean over a strip of ``E[d]**2 / (var t + 2 C2)`` scored with float32 ``d``.
@@ -211,99 +244,140 @@ class _SsimStrips:
     #: 0.25 bounds the error of the mean by about 1.5e-7.
     max_bias = 0.25
 
+    #: Fewest pixels in the valid region of a plane for the sum to be filtered in float32 (the
+    #: rounding errors of single pixels, up to 1e-4, average out over many pixels, not few).
+    min_fast_pixels = 1 << 16
+    #: A strip where more than 1 in ``max_repeats`` pairs of neighbours along the rows hold the
+    #: same ``t`` (clipped, saturated, flat or quantised regions, where the float32 rounding
+    #: errors repeat and add up instead of cancelling) filters the sum in float64. Measured:
+    #: 1 in 64 keeps every image of the precision tests within 1e-7 (binary ``horse`` falls back;
+    #: a noisy ``camera`` clipped at sigma 25, 0.5-1.3 % repeats in its dark rows, does not).
+    max_repeats = 64
+
     def __init__(self, rows: int, width: int, data_range: float):
         import cv2
 
         self._cv2 = cv2
+        self.rows = rows
         self.c1 = (SSIM_K1 * data_range) ** 2
         self.c2 = (SSIM_K2 * data_range) ** 2
         self.taps64 = gaussian_window()
         self.taps32 = self.taps64.astype(np.float32)
         full = (rows + 2 * SSIM_RADIUS, width)
-        inner = (rows, width)
-        self.t, self.tt, self.mean_t, self.mean_tt = (np.empty(full, np.float64) for _ in range(4))
-        self.d, self.dd, self.mean_d, self.mean_dd = (np.empty(full, np.float32) for _ in range(4))
-        self.a1, self.a2, self.b1, self.b2 = (np.empty(inner, np.float32) for _ in range(4))
+        self.t, self.tt = np.empty((2,) + full, np.float64)
+        self.t32, self.tt32 = np.empty((2,) + full, np.float32)
+        self.fast = False  # whether this plane may filter the sum in float32
+        self.d, self.dd = np.empty((2,) + full, np.float32)
+        self.e1, self.e2, self.e3 = np.empty((3, rows, width - 2 * SSIM_RADIUS), np.float32)
+        self.d64 = None  # float64 planes for a biased difference, made when first needed
         self.biased = False  # whether the last strip's difference needed float64
 
     def sum(self, x: np.ndarray, y: np.ndarray) -> float:
         """Sum of the SSIM map over the valid region of the strip ``x``, ``y`` (2-D)."""
+        cv2 = self._cv2
         r = SSIM_RADIUS
-        n = x.shape[0]
+        n, width = x.shape
         m = n - 2 * r
-        width = x.shape[1]
-        inner = slice(r, n - r)
-        t, tt, mean_t, mean_tt = self.t[:n], self.tt[:n], self.mean_t[:n], self.mean_tt[:n]
-        a1, a2, b1, b2 = self.a1[:m], self.a2[:m], self.b1[:m], self.b2[:m]
+        inner = (slice(r, n - r), slice(r, width - r))
+        t, tt, d, dd = self.t[:n], self.tt[:n], self.d[:n], self.dd[:n]
+        e1, e2, e3 = self.e1[:m], self.e2[:m], self.e3[:m]
 
-        # The sum: var t = E[t^2] - E[t]^2 in float64, then float32 is enough.
-        np.add(x, y, out=t, dtype=np.float64)
+        # The sum: mean_t = E[t] - shift, neg_var_t = E[t]**2 - E[t**2] - 2 C2; in float32 from
+        # t - shift (shift: the strip's mean of t) where allowed (see the class docstring), else
+        # in float64. numpy for inputs that are strided views or of two float types.
+        same = x.dtype == y.dtype and x.strides[1] == y.strides[1] == x.itemsize
+        shift = 0.0
+        precise_t = not self.fast
+        if not precise_t:
+            shift = float(x[::8, ::8].mean(dtype=np.float64) + y[::8, ::8].mean(dtype=np.float64))
+            t, tt = self.t32[:n], self.tt32[:n]
+            if same:
+                cv2.addWeighted(x, 1.0, y, 1.0, -shift, dst=t, dtype=cv2.CV_32F)
+            else:
+                np.add(x, y, out=t, casting="same_kind")
+                t -= np.float32(shift)
+            repeats = cv2.countNonZero(cv2.compare(t[:, 1:], t[:, :-1], cv2.CMP_EQ))
+            precise_t = repeats * self.max_repeats > n * (width - 1)
+        if precise_t:
+            shift = 0.0
+            t, tt = self.t[:n], self.tt[:n]
+            np.add(x, y, out=t, dtype=np.float64)
         np.multiply(t, t, out=tt)
-        self._filter(t, self.taps64, mean_t)
-        self._filter(tt, self.taps64, mean_tt)
-        sq_t = np.multiply(mean_t[inner], mean_t[inner], out=t[:m])
-        np.subtract(mean_tt[inner], sq_t, out=b2)
-        b2 += 2 * self.c2
-        np.add(sq_t, 2 * self.c1, out=b1)
+        taps = self.taps64 if precise_t else self.taps32
+        self._filter(t, taps)
+        self._filter(tt, taps, negate=True, delta=-2 * self.c2)
+        mean_t, neg_var_t = t[inner], tt[inner]
+        cv2.accumulateSquare(mean_t, neg_var_t)
+        np.copyto(e2, neg_var_t, casting="same_kind")  # -(var t + 2 C2), now float32 is enough
 
         # The difference, in float32 unless the last strip found it biased (float64 images are
-        # subtracted in float64, then rounded).
-        d, dd, mean_d, mean_dd = self.d[:n], self.dd[:n], self.mean_d[:n], self.mean_dd[:n]
+        # subtracted in float64, then rounded): mean_d = E[d], neg_var_d = -var d.
+        mean_d, neg_var_d = d[inner], dd[inner]
         precise = self.biased
         if not precise:
-            np.subtract(x, y, out=d)
+            if same:
+                cv2.subtract(x, y, dst=d, dtype=cv2.CV_32F)  # numpy's cast is slower
+            else:
+                np.subtract(x, y, out=d, casting="same_kind")
             np.multiply(d, d, out=dd)
-            sq_d, var_d = self._moments(d, dd, self.taps32, mean_d, mean_dd)
-            self.biased = self._bias(sq_d, b2) > self.max_bias
-            precise = self.biased
+            self._filter(d, self.taps32)
+            self._filter(dd, self.taps32, negate=True)
+            cv2.accumulateSquare(mean_d, neg_var_d)
+            self.biased = precise = self._bias(mean_d, e2, e1) > self.max_bias
         if precise:
-            np.subtract(x, y, out=t, dtype=np.float64)
-            np.multiply(t, t, out=tt)
-            sq_d64, var_d64 = self._moments(t, tt, self.taps64, mean_t, mean_tt)
-            sq_d, var_d = mean_d[inner], mean_dd[inner]
-            np.copyto(sq_d, sq_d64, casting="same_kind")
-            np.copyto(var_d, var_d64, casting="same_kind")
-            self.biased = self._bias(sq_d, b2) > self.max_bias
+            if self.d64 is None:
+                self.d64 = np.empty((2,) + self.t.shape)
+            d64, dd64 = self.d64[:, :n]
+            np.subtract(x, y, out=d64, dtype=np.float64)
+            np.multiply(d64, d64, out=dd64)
+            self._filter(d64, self.taps64)
+            self._filter(dd64, self.taps64, negate=True)
+            cv2.accumulateSquare(d64[inner], dd64[inner])
+            np.copyto(mean_d, d64[inner], casting="same_kind")
+            np.copyto(neg_var_d, dd64[inner], casting="same_kind")
+            self.biased = self._bias(mean_d, e2, e1) > self.max_bias
 
-        np.subtract(b1, sq_d, out=a1)
-        b1 += sq_d
-        np.subtract(b2, var_d, out=a2)
-        b2 += var_d
-        a1 *= a2
-        b1 *= b2
-        a1 /= b1
-        return self._sum(a1[:, r:width - r])
+        # The map, in float32, from -b2 (the sign is undone on the sum).
+        a2, neg_b2 = neg_var_d, e3
+        cv2.add(e2, neg_var_d, dst=neg_b2)                 # -(var t + var d + 2 C2)
+        cv2.subtract(neg_var_d, e2, dst=a2)                # var t - var d + 2 C2
+        sq_t, sq_d = e1, mean_d
+        np.copyto(sq_t, mean_t, casting="same_kind")
+        if shift:
+            sq_t += np.float32(shift)
+        cv2.multiply(sq_t, sq_t, dst=sq_t)
+        cv2.multiply(mean_d, mean_d, dst=sq_d)
+        b1, a1 = e2, sq_d
+        cv2.addWeighted(sq_t, 1.0, sq_d, 1.0, 2 * self.c1, dst=b1)
+        cv2.addWeighted(sq_t, 1.0, sq_d, -1.0, 2 * self.c1, dst=a1)
+        cv2.multiply(a1, a2, dst=a1)
+        cv2.multiply(b1, neg_b2, dst=b1)
+        cv2.divide(a1, b1, dst=a1)
+        return -self._sum(a1)
 
-    def _bias(self, sq_d, b2) -> float:
+    def _bias(self, mean_d, neg_b2, scratch) -> float:
         """Mean of ``E[d]**2 / (var t + 2 C2)`` over every 4th row of the strip (an estimate
-        that is cheap next to the filters; ``a1`` is scratch)."""
-        scratch = self.a1[:sq_d.shape[0]:4]
-        ratio = np.divide(sq_d[::4], b2[::4], out=scratch)
-        return self._sum(ratio) / ratio.size
+        that is cheap next to the filters)."""
+        cv2 = self._cv2
+        rows = slice(None, None, 4)
+        ratio = cv2.multiply(mean_d[rows], mean_d[rows], dst=scratch[rows])
+        cv2.divide(ratio, neg_b2[rows], dst=ratio)
+        return -self._sum(ratio) / ratio.size
 
     def _sum(self, plane) -> float:
         """Sum of a float32 plane, accumulated in float64 (OpenCV's sum does that, four times
         faster than numpy's ``sum(dtype=float64)``)."""
         return float(self._cv2.sumElems(plane)[0])
 
-    def _moments(self, d, dd, taps, mean_d, mean_dd):
-        """``(E[d]**2, var d)`` over the strip's inner rows, in ``mean_d``'s and ``mean_dd``'s
-        precision (written into them)."""
-        r = SSIM_RADIUS
-        n = d.shape[0]
-        self._filter(d, taps, mean_d)
-        self._filter(dd, taps, mean_dd)
-        sq_d = np.multiply(mean_d[r:n - r], mean_d[r:n - r], out=mean_d[r:n - r])
-        var_d = np.subtract(mean_dd[r:n - r], sq_d, out=mean_dd[r:n - r])
-        return sq_d, var_d
-
-    def _filter(self, plane, taps, out):
-        """Separable Gaussian filter of the whole ``plane`` into ``out`` (same shape and type);
-        the border rows and columns are not used."""
+    def _filter(self, plane, taps, *, negate=False, delta=0.0):
+        """Separable Gaussian filter of the whole ``plane`` in place, times -1 if ``negate``,
+        plus ``delta``; the border rows and columns are not used."""
         cv2 = self._cv2
-        result = cv2.sepFilter2D(plane, -1, taps, taps, dst=out, borderType=cv2.BORDER_REFLECT)
-        if result is not out and not np.shares_memory(result, out):
-            out[...] = result
+        row_taps = -taps if negate else taps
+        result = cv2.sepFilter2D(plane, -1, row_taps, taps, dst=plane, delta=delta,
+                                 borderType=cv2.BORDER_REFLECT)
+        if result is not plane and not np.shares_memory(result, plane):
+            plane[...] = result
 
 
 def psnr_torch(reference, estimate, *, data_range: float = 1.0) -> float:

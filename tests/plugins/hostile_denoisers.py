@@ -1,7 +1,7 @@
 """A plugin whose names and error messages are HTML, to check that reports escape them.
 
-Build the registry with ``registry_factory="hostile_denoisers:make_registry"``; the tests
-folder is on ``sys.path`` under pytest, and workers inherit it.
+Build the registry with ``registry_factory="hostile_denoisers:make_registry"``; tests/plugins
+is on ``sys.path`` under pytest (the tests' conftest), and workers inherit it.
 """
 
 from dataclasses import dataclass

@@ -1,16 +1,14 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench.errors import MissingExtraError, UnknownNameError
 from bench.catalog import register_builtins
 from bench.registry import Registry, default_registry
 
-ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = ROOT / "examples" / "denoise-bench-example-plugin"
 
 
 def test_unknown_denoiser_lists_known_and_suggests_closest():
@@ -36,18 +34,11 @@ def test_every_builtin_loads_and_has_a_summary():
         for entry in registry.entries(kind):
             assert entry.summary
             if entry.available:
-                assert entry.load() is not None
-
-
-def run_bench(*args, env_extra=None, cwd=None):
-    import os
-
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd, timeout=600)
+                entry.load()  # its target imports
 
 
 def test_bench_list_imports_no_heavy_dependency():
+    """A fresh interpreter: what ``bench list`` imports is only visible in a new process."""
     code = (
         "import sys, json\n"
         "from bench.cli import main\n"
@@ -60,32 +51,24 @@ def test_bench_list_imports_no_heavy_dependency():
     assert result == {"status": 0, "heavy": []}
 
 
-@pytest.fixture(scope="module")
-def plugin_path(tmp_path_factory):
-    """The example plugin installed into a private folder with pip (entry points included)."""
-    target = tmp_path_factory.mktemp("plugin-site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(PLUGIN)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )
-    return target
+@pytest.fixture
+def example_plugin(installed_plugin, example_plugin_site):
+    """The example plugin, installed for this test."""
+    if example_plugin_site is not None:
+        installed_plugin(example_plugin_site)
 
 
-def test_bench_list_shows_installed_plugin(plugin_path):
-    out = run_bench("list", env_extra={"PYTHONPATH": str(plugin_path), "COLUMNS": "200"})
+def test_bench_list_shows_installed_plugin(run_cli, example_plugin):
+    out = run_cli("list")
     assert out.returncode == 0, out.stderr
     assert "example_box" in out.stdout and "example_uniform" in out.stdout
     assert "plugin denoise-bench-example-plugin 0.1.0" in out.stdout
 
 
-def test_plugin_runs_in_a_sweep(plugin_path, tmp_path):
-    out = run_bench("run", "--quick", "--quiet", "--denoisers", "example_box,median",
-                    "--noises", "example_uniform:40", "--out", str(tmp_path / "run"),
-                    env_extra={"PYTHONPATH": str(plugin_path)})
+def test_plugin_runs_in_a_sweep(run_cli, example_plugin, tmp_path):
+    out = run_cli("run", "--quick", "--quiet", "--denoisers", "example_box,median",
+                  "--noises", "example_uniform:40", "--out", tmp_path / "run")
     assert out.returncode == 0, out.stderr
-    import pandas as pd
-
     results = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert set(results["denoiser"]) == {"example_box", "median"}
     assert (results["status"] == "ok").all()

@@ -3,8 +3,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,12 +28,13 @@ from reports.plots import quality_vs_level_figure
 from reports.stats import GROUP
 from toy_metric_plugin import toy_from_psnr
 
-ARTIFACTS = Path(os.environ.get("BENCH_ARTIFACTS") or Path(__file__).parent / "artifacts")
 
 
-def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, COLUMNS="200"))
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> Path:
+    """Where the screenshot and the page are kept: ``$BENCH_ARTIFACTS``, else pytest's temp."""
+    folder = os.environ.get("BENCH_ARTIFACTS")
+    return Path(folder) if folder else tmp_path_factory.mktemp("artifacts")
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +236,7 @@ def plant_regression(source: Path, target: Path, denoiser: str, drop_db: float =
     (target / "cells.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def test_compare_flags_exactly_the_planted_regression(run_dir, tmp_path):
+def test_compare_flags_exactly_the_planted_regression(run_cli, run_dir, tmp_path):
     plant_regression(run_dir, tmp_path / "worse", "median")
     table = compare(load_results(run_dir), load_results(tmp_path / "worse"))
     flagged = table[table["status"] == "regression"]
@@ -247,17 +246,17 @@ def test_compare_flags_exactly_the_planted_regression(run_dir, tmp_path):
     same = compare(load_results(run_dir), load_results(run_dir))
     assert (same["status"] == "unchanged").all() and np.allclose(same["mpix_ratio"], 1.0)
 
-    gated = bench("compare", str(run_dir), str(tmp_path / "worse"), "--fail-on-regression")
+    gated = run_cli("compare", run_dir, tmp_path / "worse", "--fail-on-regression")
     assert gated.returncode == 1, gated.stdout + gated.stderr
     assert gated.stdout.count("regression") >= 2 and "median" in gated.stderr
     assert "gaussian_blur" not in gated.stderr
-    plain = bench("compare", str(run_dir), str(tmp_path / "worse"))
+    plain = run_cli("compare", run_dir, tmp_path / "worse")
     assert plain.returncode == 0, plain.stderr
-    better = bench("compare", str(tmp_path / "worse"), str(run_dir), "--fail-on-regression")
+    better = run_cli("compare", tmp_path / "worse", run_dir, "--fail-on-regression")
     assert better.returncode == 0 and "improvement" in better.stdout
 
 
-def test_compare_disjoint_runs_or_missing_dir_is_a_clear_error(run_dir, tmp_path):
+def test_compare_disjoint_runs_or_missing_dir_is_a_clear_error(run_cli, run_dir, tmp_path):
     shutil.copytree(run_dir, tmp_path / "other")
     (tmp_path / "other" / "cells.jsonl").unlink()
     table = pd.read_parquet(tmp_path / "other" / "results.parquet")
@@ -265,22 +264,22 @@ def test_compare_disjoint_runs_or_missing_dir_is_a_clear_error(run_dir, tmp_path
     table.to_parquet(tmp_path / "other" / "results.parquet", index=False)
     with pytest.raises(DataError, match="no cell in common"):
         compare(load_results(run_dir), load_results(tmp_path / "other"))
-    disjoint = bench("compare", str(run_dir), str(tmp_path / "other"))
+    disjoint = run_cli("compare", run_dir, tmp_path / "other")
     assert disjoint.returncode == 2 and "no cell in common" in disjoint.stderr
     assert "Traceback" not in disjoint.stderr
-    missing = bench("compare", str(run_dir), str(tmp_path / "nope"))
+    missing = run_cli("compare", run_dir, tmp_path / "nope")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
-def test_cli_run_and_report_write_and_print_the_report(tmp_path):
-    out = bench("run", "--quiet", "--denoisers", "median", "--noises", "gaussian:25",
-                "--limit", "1", "--crop", "32", "--out", str(tmp_path / "r"))
+def test_cli_run_and_report_write_and_print_the_report(run_cli, tmp_path):
+    out = run_cli("run", "--quiet", "--denoisers", "median", "--noises", "gaussian:25",
+                  "--limit", "1", "--crop", "32", "--out", tmp_path / "r")
     assert out.returncode == 0, out.stderr
     for name in ("report.html", "report.md"):
         assert (tmp_path / "r" / name).is_file()
         assert str(tmp_path / "r" / name) in out.stdout
     (tmp_path / "r" / "report.html").unlink()
-    again = bench("report", str(tmp_path / "r"))
+    again = run_cli("report", tmp_path / "r")
     assert again.returncode == 0, again.stderr
     assert "gaussian noise" in again.stdout and str(tmp_path / "r" / "report.html") in again.stdout
     assert (tmp_path / "r" / "report.html").is_file()
@@ -311,7 +310,7 @@ def test_browser_checks_catch_a_broken_page(browser, tmp_path):
     assert any("notDefined" in m for m in headless.console_messages(log))
 
 
-def test_report_renders_in_headless_chromium_without_errors(browser, run_dir, tmp_path):
+def test_report_renders_in_headless_chromium_without_errors(browser, run_dir, tmp_path, artifacts):
     png = run_dir / "report" / "screenshot.png"
     log = headless.screenshot(browser, run_dir / "report.html", png)
     assert headless.console_messages(log) == []
@@ -323,21 +322,20 @@ def test_report_renders_in_headless_chromium_without_errors(browser, run_dir, tm
     found = headless.probe(browser, run_dir / "report.html", tmp_path)
     assert found["problems"] == []
     assert found["images"] == len([t for t, _ in parse(run_dir / "report.html").tags if t == "img"])
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shutil.copy(png, ARTIFACTS / "report-screenshot.png")
-    shutil.copy(run_dir / "report.html", ARTIFACTS / "report.html")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, artifacts / "report-screenshot.png")
+    shutil.copy(run_dir / "report.html", artifacts / "report.html")
 
 
-# A metric from a plugin: ``toy`` (tests/toy_metric_plugin.py), lower is better.
+# A metric from a plugin: ``toy`` (tests/plugins/toy_metric_plugin.py), lower is better.
 
-TESTS = Path(__file__).parent
 TOY = toy_metric_plugin.RootMeanSquareError.info()
 
 
 def fake_metric_plugin(folder: Path, distribution: str = "toy-metric") -> Path:
     """Lay out an installed distribution whose entry point registers ``toy`` (put it on the path).
 
-    The entry point names ``toy_metric_plugin:register``, importable from ``tests/``.
+    The entry point names ``toy_metric_plugin:register``, importable from ``tests/plugins``.
     Returns ``folder``.
     """
     dist = folder / f"{distribution.replace('-', '_')}-0.1.dist-info"
@@ -366,12 +364,6 @@ def toy_plugin(tmp_path):
         yield
 
 
-def toy_env(site: Path) -> dict:
-    """Environment of a ``bench`` subprocess that has the ``toy`` plugin installed."""
-    path = os.pathsep.join(p for p in (str(site), str(TESTS), os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, COLUMNS="200", PYTHONPATH=path)
-
-
 def add_toy_columns(run: Path, change=None) -> None:
     """Give a run directory ``toy`` and ``noisy_toy`` columns, computed from its PSNRs.
 
@@ -396,11 +388,6 @@ def add_toy_columns(run: Path, change=None) -> None:
                 record[column] = None if pd.isna(row[column]) else float(row[column])
         lines.append(json.dumps(record))
     (run / "cells.jsonl").write_text("\n".join(lines) + "\n")
-
-
-@pytest.fixture(scope="module")
-def toy_site(tmp_path_factory):
-    return fake_metric_plugin(tmp_path_factory.mktemp("toy-site"))
 
 
 @pytest.fixture(scope="module")
@@ -543,10 +530,8 @@ def test_quality_vs_level_has_a_row_of_panels_per_metric(toy_dir, toy_plugin):
     assert len(figure.axes) == 3 * summary[["noise", "mode"]].drop_duplicates().shape[0]
 
 
-def test_cli_report_and_compare_show_and_gate_on_toy(toy_dir, toy_site, tmp_path):
-    env = toy_env(toy_site)
-    shown = subprocess.run([sys.executable, "-m", "bench", "report", str(toy_dir)], env=env,
-                           capture_output=True, text=True, timeout=300)
+def test_cli_report_and_compare_show_and_gate_on_toy(run_cli, toy_dir, toy_plugin, tmp_path):
+    shown = run_cli("report", toy_dir)
     assert shown.returncode == 0, shown.stderr
     words = " ".join(shown.stdout.split())  # titles wrap at the table's width
     assert "mean PSNR (dB) / SSIM / TOY; TOY: lower is better" in words
@@ -559,23 +544,18 @@ def test_cli_report_and_compare_show_and_gate_on_toy(toy_dir, toy_site, tmp_path
     shutil.copytree(toy_dir, worse)
     add_toy_columns(worse, lambda t: t.__setitem__(
         "toy", t["toy"].where(t["denoiser"] != "median", t["toy"] + 0.01)))
-    with toy_installed(tmp_path / "site"):
-        table = compare(load_results(toy_dir), load_results(worse))
-        reverse = compare(load_results(worse), load_results(toy_dir))
+    table = compare(load_results(toy_dir), load_results(worse))
+    reverse = compare(load_results(worse), load_results(toy_dir))
     flagged = table[table["status"] == "regression"]
     assert set(flagged["method"]) == {"median"} and len(flagged) == 2
     assert np.allclose(flagged["toy_diff"], 0.01) and np.allclose(flagged["psnr_diff"], 0)
     assert (table.loc[table["method"] != "median", "status"] == "unchanged").all()
     assert set(reverse.loc[reverse["method"] == "median", "status"]) == {"improvement"}
 
-    gated = subprocess.run([sys.executable, "-m", "bench", "compare", str(toy_dir), str(worse),
-                            "--fail-on-regression"], env=env, capture_output=True, text=True,
-                           timeout=300)
+    gated = run_cli("compare", toy_dir, worse, "--fail-on-regression")
     assert gated.returncode == 1, gated.stdout + gated.stderr
     assert "ΔTOY" in gated.stdout and "+0.0100" in gated.stdout and "median" in gated.stderr
-    better = subprocess.run([sys.executable, "-m", "bench", "compare", str(worse), str(toy_dir),
-                             "--fail-on-regression"], env=env, capture_output=True, text=True,
-                            timeout=300)
+    better = run_cli("compare", worse, toy_dir, "--fail-on-regression")
     assert better.returncode == 0 and "improvement" in better.stdout
 
 

@@ -5,7 +5,7 @@ each must fail, and nothing else. A few well-behaved classes use the declaration
 checks honour (``deterministic = False``, ``channels = (1,)``). :func:`make_registry` is a
 ``registry_factory``; :func:`register` is an entry-point ``register`` function, so a fake
 installed distribution can name it (``conftest.fake_plugin``). This module must be
-importable by name: pytest puts the tests folder on ``sys.path``.
+importable by name: the tests' conftest puts ``tests/plugins`` on ``sys.path``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Executors, fault isolation, resume and sweep files.
 
-The broken denoisers live in the tests folder, which pytest puts on ``sys.path``; worker
-processes (and those of Dask's local cluster) find them because they receive the caller's
-``sys.path``, with no ``PYTHONPATH`` set here.
+The broken denoisers live in ``tests/plugins``, which the tests' conftest puts on ``sys.path``;
+worker processes (and those of Dask's local cluster) find them because they receive the
+caller's ``sys.path``, with no ``PYTHONPATH`` set here.
 """
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,10 +21,9 @@ from bench.errors import ConfigError, ResumeError
 from bench.store.results import RECORDS, read_records
 from bench.run.runner import run_sweep
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
-from conftest import fake_plugin, require
+from conftest import fake_plugin, plugin_env, require
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+ROOT = Path(__file__).resolve().parents[2]
 FACTORY = "broken_denoisers:make_registry"
 QUALITY = ["psnr", "ssim", "noisy_psnr", "noisy_ssim", "sigma_used"]
 
@@ -133,9 +131,9 @@ def test_torn_last_record_is_ignored(tmp_path):
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
-def test_killed_sweep_resumes_without_duplicates_or_losses(tmp_path, how):
+def test_killed_sweep_resumes_without_duplicates_or_losses(run_cli, installed_plugin, tmp_path, how):
     folder = fake_plugin(tmp_path / "plugin", "slow-plugin", {"slow": "broken_denoisers:Slow"})
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(folder), str(TESTS)]))
+    env = plugin_env(folder)  # a real process to kill, with the plugin installed
     run_dir = tmp_path / "run"
     command = [sys.executable, "-m", "bench", "run", "--quiet", "--denoisers", "slow,median",
                "--noises", "gaussian:15,25", "--crop", "32", "--seeds", "0,1", "--jobs", "2",
@@ -154,8 +152,8 @@ def test_killed_sweep_resumes_without_duplicates_or_losses(tmp_path, how):
     assert 10 <= len(recorded) < expected, f"not interrupted mid-sweep: {stderr.decode()[-2000:]}"
     assert not (run_dir / "results.parquet").exists() or how == signal.SIGINT
 
-    resumed = subprocess.run([sys.executable, "-m", "bench", "run", "--quiet", "--resume", str(run_dir)],
-                             env=env, capture_output=True, text=True, timeout=300)
+    installed_plugin(folder)
+    resumed = run_cli("run", "--quiet", "--resume", run_dir)
     assert resumed.returncode == 0, resumed.stderr
     lines = [json.loads(line) for line in records.read_text().splitlines()]
     ids = [line["cell_id"] for line in lines]
@@ -181,14 +179,12 @@ def test_sweep_file_unknown_key_is_named(tmp_path):
         sweep_from_dict({"noises": [{"name": "gaussian", "level": 25}]}, "x")
 
 
-def test_cli_flags_override_sweep_file(tmp_path):
+def test_cli_flags_override_sweep_file(run_cli, tmp_path):
     path = tmp_path / "s.toml"
     path.write_text('datasets = ["skimage"]\ncrop = 32\nlimit = 1\nseeds = [0, 1]\n'
                     'denoisers = ["median", "tv"]\nnoises = ["gaussian:15,25"]\n')
-    out = subprocess.run([sys.executable, "-m", "bench", "run", "--config", str(path), "--seeds", "5",
-                          "--denoisers", "median", "--dry-run"], capture_output=True, text=True)
+    out = run_cli("run", "--config", path, "--seeds", "5", "--denoisers", "median", "--dry-run")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("2 cells") and "seed 5" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "bench", "run", "--config", str(tmp_path / "none.toml")],
-                         capture_output=True, text=True)
+    bad = run_cli("run", "--config", tmp_path / "none.toml")
     assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -1,16 +1,13 @@
-"""The ``pairs:`` dataset: real noisy images with their clean references, from folder to report.
+"""The ``pairs:`` dataset: real noisy images with their clean references, from folder to run.
 
-Pair folders are built in ``tmp_path`` from 32x32 8-bit test patterns (gray and colour) with
-noisy = clean + Gaussian noise, written as PNG; PolyU20 checks the dataset and the metric
+Pair folders are built in ``tmp_path`` (``tests/plugins/pair_folders.py``); their reports are
+checked in ``tests/reports/test_pairs_reports.py``. PolyU20 checks the dataset and the metric
 against the independent figures of ``shared/datasets/README.md``.
 """
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import warnings
 
 import imageio.v3 as iio
@@ -24,45 +21,10 @@ from bench.interfaces import estimate_sigma, rms
 from bench.metrics import PSNR
 from bench.plan import NO_SEED, REAL, REAL_LEVEL, make_plan
 from bench.protocol import Protocol
-from bench.store.results import RECORDS, load_results
-from conftest import reference_folder
-from reports import compare
-from reports.build import write_report
-
-SIZE = 32
-#: Noise of the test pairs, 8-bit units.
-SIGMA8 = 12
-
-
-def pattern(channels, rng, size=SIZE):
-    """A smooth 8-bit test pattern: clean enough that a noise estimate tells it from its noisy copy."""
-    y, x = np.mgrid[:size, :size]
-    base = 128 + 70 * np.sin(x / 4 + rng.uniform(0, 6)) * np.cos(y / 5)
-    planes = np.stack([base, 0.7 * base + 40, 255 - base], axis=-1)
-    image = planes[..., 0] if channels == 1 else planes
-    return np.clip(np.round(image), 0, 255).astype(np.uint8)
-
-
-def noisy_copy(clean, rng, sigma8=SIGMA8):
-    return np.clip(np.round(clean + rng.normal(0, sigma8, clean.shape)), 0, 255).astype(np.uint8)
-
-
-def write_pair(clean_path, noisy_path, rng, channels=1, size=SIZE):
-    """Write a clean pattern and its noisy copy; return both (uint8)."""
-    clean = pattern(channels, rng, size)
-    noisy = noisy_copy(clean, rng)
-    for path, image in ((clean_path, clean), (noisy_path, noisy)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        iio.imwrite(path, image)
-    return clean, noisy
-
-
-def two_folders(root, rng, clean_dir="clean", noisy_dir="noisy"):
-    """``root/<clean_dir>/{a,b}.png`` and ``root/<noisy_dir>/{a,b}.png``: a gray pair, a colour pair."""
-    return {name: write_pair(root / clean_dir / f"{name}.png", root / noisy_dir / f"{name}.png",
-                             rng, channels)
-            for name, channels in (("a", 1), ("b", 3))}
-
+from bench.store.results import RECORDS
+from conftest import invoke, reference_folder
+from pair_folders import (SIGMA8, SIZE, noisy_copy, pairs_run,  # noqa: F401  (a fixture)
+                          pairs_sweep, pattern, two_folders, write_pair)
 
 def load_quietly(spec, **options):
     """Load ``spec``; return it with the DataWarnings raised while loading."""
@@ -243,10 +205,6 @@ def test_pairs_error_is_one_line_naming_the_cause(tmp_path, rng, case):
     assert "\n" not in str(error.value)
 
 
-def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          timeout=900, env=dict(os.environ, COLUMNS="200"))
-
 
 def cli_error(out, message):
     """``out`` is a refusal: exit status 2, one line on stderr matching ``message``."""
@@ -261,7 +219,7 @@ def test_cli_pairs_error_is_one_red_line_and_exit_2(tmp_path, rng, case):
     build, message = PAIR_ERRORS[case]
     (tmp_path / "data").mkdir()
     spec, _ = build(tmp_path / "data", rng)
-    out = bench("run", "--quick", "--quiet", "--denoisers", "median", "--dataset", spec,
+    out = invoke("run", "--quick", "--quiet", "--denoisers", "median", "--dataset", spec,
                 "--out", str(tmp_path / "run"))
     cli_error(out, message)
     assert not (tmp_path / "run").exists()  # refused before anything ran
@@ -269,7 +227,7 @@ def test_cli_pairs_error_is_one_red_line_and_exit_2(tmp_path, rng, case):
 
 def test_cli_noise_real_is_refused(tmp_path, rng):
     two_folders(tmp_path / "data", rng)
-    out = bench("run", "--quick", "--quiet", "--denoisers", "median", "--noises", "real",
+    out = invoke("run", "--quick", "--quiet", "--denoisers", "median", "--noises", "real",
                 "--dataset", f"pairs:{tmp_path / 'data'}", "--out", str(tmp_path / "run"))
     cli_error(out, "noise 'real' is not generated: it comes with the noisy images of a pairs: "
                    "dataset")
@@ -315,20 +273,6 @@ def test_noise_real_cannot_be_swept(tmp_path, rng):
                         denoisers=[DenoiserSpec("median")], executor="serial"))
 
 
-def pairs_sweep(folder, denoisers=("median", "gaussian_blur")):
-    return Sweep(datasets=[f"pairs:{folder}"], denoisers=[DenoiserSpec(d) for d in denoisers],
-                 modes=["oracle", "blind"], seeds=[0, 1, 2], executor="serial")
-
-
-@pytest.fixture(scope="module")
-def pairs_run(tmp_path_factory):
-    """One run of median and Gaussian blur, oracle and blind, seeds 0-2, on a gray and a colour pair."""
-    root = tmp_path_factory.mktemp("pairs_run")
-    two_folders(root / "data", np.random.default_rng(7))
-    results = run_sweep(pairs_sweep(root / "data"), root / "run", progress=False)
-    return root / "data", root / "run", results
-
-
 def test_pairs_run_has_one_row_per_image_mode_and_denoiser(pairs_run):
     _, _, results = pairs_run
     assert len(results) == 2 * 2 * 2
@@ -364,17 +308,6 @@ def test_pairs_run_manifest(pairs_run):
     assert manifest["protocol"] == {"quantise_input": False, "round8": False, "border": 0}
 
 
-def test_pairs_run_report_has_a_real_noise_section(pairs_run, tmp_path):
-    _, run_dir, _ = pairs_run
-    shutil.copytree(run_dir, tmp_path / "run")
-    files = write_report(tmp_path / "run")
-    markdown = files.markdown.read_text()
-    assert "### real noise, oracle mode" in markdown and "### real noise, blind mode" in markdown
-    assert "| real | oracle | 0 |" in markdown  # the winners' rows
-    assert "median" in markdown and "gaussian_blur" in markdown
-    assert "real noise" in files.html.read_text()
-
-
 def test_pairs_run_resume_skips_done_cells(pairs_run, tmp_path):
     data, run_dir, first = pairs_run
     shutil.copytree(run_dir, tmp_path / "run")
@@ -386,19 +319,6 @@ def test_pairs_run_resume_skips_done_cells(pairs_run, tmp_path):
                       progress=False)
     assert (tmp_path / "run" / RECORDS).read_text().count("\n") == lines + 4  # tv's cells only
     assert len(wider) == 12 and wider["cell_id"].is_unique
-
-
-def test_pairs_runs_compare(pairs_run, tmp_path):
-    data, run_a, _ = pairs_run
-    run_sweep(pairs_sweep(data, ("median",)), tmp_path / "b", progress=False)
-    table = compare(load_results(run_a), load_results(tmp_path / "b"))
-    assert set(table["noise"]) == {"real"} and set(table["denoiser"]) == {"median"}
-    assert sorted(table["mode"]) == ["blind", "oracle"]
-    assert (table["pairs"] == 2).all() and (table["psnr_diff"] == 0).all()
-    assert set(table["status"]) == {"unchanged"}
-    out = bench("compare", str(run_a), str(tmp_path / "b"), "--fail-on-regression")
-    assert out.returncode == 0, out.stderr
-    assert "median" in out.stdout and "real" in out.stdout
 
 
 # --- PolyU20: the dataset and the metric against independent figures --------------------------

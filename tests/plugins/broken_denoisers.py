@@ -1,8 +1,8 @@
 """Deliberately broken denoisers for fault-isolation tests, and a registry that holds them.
 
 Worker processes build the registry from :func:`make_registry` (``registry_factory =
-"broken_denoisers:make_registry"``), so this module must be importable by name: pytest puts
-the tests folder on ``sys.path`` and spawned workers inherit it.
+"broken_denoisers:make_registry"``), so this module must be importable by name: the tests'
+conftest puts ``tests/plugins`` on ``sys.path`` and spawned workers inherit it.
 """
 
 import os

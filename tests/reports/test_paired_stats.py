@@ -1,10 +1,7 @@
 """Paired statistics (reports.paired): seeds averaged per image, Wilcoxon tests, Holm's correction,
 ties and "too few images", ``--baseline`` on the command line, and the protocol check of compare."""
 
-import os
 import shutil
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -14,14 +11,11 @@ from scipy import stats
 
 from bench.errors import DataError
 from bench.store.results import load_results
+from conftest import invoke
 from reports import compare, image_means, paired_differences, summarise_ci, winners
 from reports.paired import (REFERENCE, SEPARATED, TIED, TOO_FEW, WORSE, can_separate, holm,
                             resolve_baseline, smallest_p, wilcoxon_p)
 
-
-def bench(*args):
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, COLUMNS="200"))
 
 
 def make_results(scores: dict[str, np.ndarray], *, level: float = 25.0) -> pd.DataFrame:
@@ -209,7 +203,7 @@ def test_baseline_names_a_method_or_a_denoiser_that_ran_once():
 def run_dir(tmp_path_factory):
     """Two denoisers on three images, two seeds: ``bench run --baseline median``."""
     path = tmp_path_factory.mktemp("paired") / "run"
-    done = bench("run", "--quiet", "--denoisers", "median,gaussian_blur", "--noises",
+    done = invoke("run", "--quiet", "--denoisers", "median,gaussian_blur", "--noises",
                  "gaussian:25", "--limit", "3", "--crop", "32", "--seeds", "0,1",
                  "--executor", "serial", "--baseline", "median", "--out", str(path))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -227,17 +221,17 @@ def test_cli_run_and_report_take_a_baseline(run_dir):
     assert next(line for line in markdown.splitlines()
                 if line.startswith("| median |")).count("(reference)") == 1
 
-    again = bench("report", str(path), "--baseline", "gaussian_blur")
+    again = invoke("report", str(path), "--baseline", "gaussian_blur")
     assert again.returncode == 0, again.stderr
     assert "paired difference to gaussian_blur" in " ".join(again.stdout.split())
     assert "paired difference to gaussian_blur" in (path / "report.md").read_text(encoding="utf-8")
-    default = bench("report", str(path))
+    default = invoke("report", str(path))
     assert default.returncode == 0 and "paired difference to the best" in " ".join(
         default.stdout.split())
     assert "too few images to separate" in default.stdout  # three images
     assert "A tie is not equivalence" in " ".join(default.stdout.split())
 
-    wrong = bench("report", str(path), "--baseline", "mediann")
+    wrong = invoke("report", str(path), "--baseline", "mediann")
     assert wrong.returncode == 2 and "did you mean 'median'" in wrong.stderr
     assert "Traceback" not in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
 
@@ -255,10 +249,10 @@ def test_cli_compare_takes_a_baseline_and_pairs_by_image(run_dir):
     assert blur["psnr_vs_reference_a"] == pytest.approx(expected)
     assert blur["psnr_vs_reference_b"] == pytest.approx(expected)
 
-    shown = bench("compare", str(path), str(path), "--baseline", "median")
+    shown = invoke("compare", str(path), str(path), "--baseline", "median")
     assert shown.returncode == 0, shown.stderr
     assert "to reference, A → B" in shown.stdout and "(median)" in shown.stdout
-    wrong = bench("compare", str(path), str(path), "--baseline", "nope")
+    wrong = invoke("compare", str(path), str(path), "--baseline", "nope")
     assert wrong.returncode == 2 and "not a method" in wrong.stderr
 
 
@@ -284,7 +278,7 @@ def test_compare_refuses_runs_scored_under_different_protocols(run_dir, tmp_path
     paper = with_protocol(path, tmp_path / "paper", "dncnn-paper")
     with pytest.raises(DataError, match="different protocols \\(A: default; B: dncnn-paper\\)"):
         compare(load_results(path), load_results(paper))
-    refused = bench("compare", str(path), str(paper), "--fail-on-regression")
+    refused = invoke("compare", str(path), str(paper), "--fail-on-regression")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "different protocols" in refused.stderr and "Traceback" not in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1

@@ -28,7 +28,7 @@ from bench.run.runner import run_sweep
 from bench.store.lock import LOCK_FILE, RunDirLock, make_run_dir
 from bench.store.results import load_results, read_records
 from bench.sweep import DenoiserSpec, NoiseSpec, Sweep
-from conftest import require
+from conftest import plugin_env, require
 
 FORKING = "forking_denoisers:make_registry"
 
@@ -201,8 +201,7 @@ run_sweep(Sweep(noises=[NoiseSpec("gaussian", (25,))], crop=32, limit=2, jobs=2,
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="counts processes via /proc")
 def test_workers_and_helpers_end_when_the_sweep_is_killed(tmp_path, helpers):
     token = os.environ["BENCH_LEAK_TOKEN"]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [
-        str(Path(__file__).parent), os.environ.get("PYTHONPATH")])))
+    env = plugin_env()  # forking_denoisers, importable in the new interpreter
     sweep = subprocess.Popen([sys.executable, "-c", ORPHANS, str(tmp_path / "run")], env=env)
     try:
         deadline = time.monotonic() + 120

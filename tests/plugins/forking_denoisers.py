@@ -1,7 +1,7 @@
 """Denoisers that start helper processes, for checks that a sweep leaves nothing running.
 
-Build the registry with ``registry_factory="forking_denoisers:make_registry"`` (the tests
-folder is on ``sys.path`` under pytest; workers receive the parent's path). Each helper's PID
+Build the registry with ``registry_factory="forking_denoisers:make_registry"`` (tests/plugins
+is on ``sys.path`` under pytest; workers receive the parent's path). Each helper's PID
 is written as an empty file named after it into ``$BENCH_HELPER_DIR`` when that is set, so a
 test can tell that helpers were started at all.
 """

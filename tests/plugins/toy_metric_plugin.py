@@ -1,7 +1,7 @@
 """A metric plugin for the report tests: ``toy``, the root mean square error (lower is better).
 
 ``register`` is the entry point a fake installed distribution names (see
-``fake_metric_plugin`` in ``tests/test_reports.py``). For a denoised output scored with data
+``fake_metric_plugin`` in ``tests/reports/test_reports.py``). For a denoised output scored with data
 range 1, ``toy = 10 ** (-psnr / 20)``, so a results table can be given ``toy`` columns from
 its ``psnr`` columns, exactly as a run that scored ``toy`` would hold them.
 """
