@@ -1,7 +1,7 @@
 """Contract checks: what every denoiser, noise and metric must do, built-in or plugin.
 
 ``bench check-plugin NAME`` runs these checks against a registered name and prints one row
-per check; the built-ins pass them all (``tests/test_contract.py``), so a plugin that passes
+per check; the built-ins pass them all (``tests/bench/test_contract.py``), so a plugin that passes
 them behaves in a sweep as the built-ins do. Every check runs on small fixed images — a 64x64
 crop of scikit-image's ``camera`` (grayscale) and of its ``astronaut`` (colour), float32 in
 [0, 1] — and on noise drawn from ``numpy.random.default_rng`` with fixed seeds, so a result

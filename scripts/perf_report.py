@@ -34,7 +34,8 @@ Usage::
     python scripts/perf_report.py --images 100     # the first 100 images: 900 cells
     python scripts/perf_report.py --images 100 --profile never
 
-Thread pools are pinned to one thread in this process, as in the suite's workers.
+Thread pools are pinned to one thread in this process, and the allocator keeps freed memory
+(:func:`bench.memory.keep_freed_memory`), as in the suite's workers.
 """
 
 from __future__ import annotations
@@ -364,6 +365,7 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from bench.run.executors import default_jobs
+    from bench.memory import keep_freed_memory
     from bench.run.worker import pin_threads
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -385,8 +387,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.data.is_dir():
         raise SystemExit(f"no folder {args.data}: give --data")
     pin_threads(1)
+    keep_freed_memory()  # as a worker does: both sides of comparisons 1 and 2 run here
     print(f"{os.cpu_count()} CPUs, {args.jobs} workers, load average at start "
-          f"{os.getloadavg()[0]:.1f}; thread pools pinned to 1 thread", flush=True)
+          f"{os.getloadavg()[0]:.1f}; thread pools pinned to 1 thread, allocator as in "
+          "the workers", flush=True)
 
     ceilings = [parallel_ceiling(args.jobs)]
     start = time.perf_counter()
