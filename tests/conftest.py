@@ -150,7 +150,10 @@ def device(request):
     torch = pytest.importorskip("torch")
     if request.param == "cuda" and not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    return torch.device(request.param)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine: torch's thread pool only waits
+    yield torch.device(request.param)
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -205,17 +205,6 @@ def test_gaussian_window_is_scikit_images():
 # --- torch ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def device(request):
-    torch = pytest.importorskip("torch")
-    if request.param == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared 2-core machine: torch's thread pool only waits
-    yield torch.device(request.param)
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", ["camera", "astronaut", "horse", "camera_37x31",
                                   "astronaut_37x31"])
 @pytest.mark.parametrize("sigma", [5, 50])

@@ -29,16 +29,6 @@ METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
 PROTOCOLS = {**PRESETS, "border": Protocol(round8=True, border=4)}
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def device(request):
-    if request.param == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared 2-core machine: torch's thread pool only waits
-    yield torch.device(request.param)
-    torch.set_num_threads(threads)
-
-
 def set12(name: str) -> np.ndarray:
     """Image ``name`` of Set12 as float32 in [0, 1]."""
     from bench.datasets import open_dataset, read_image

@@ -24,14 +24,10 @@ CLASSICAL_ON_DEVICE = ("median", "gaussian_blur", "bilateral", "tv", "nlm")
 CPU_ONLY = ("wavelet", "bm3d", "nlm_opencv")
 
 
-@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-def device(request):
-    if request.param == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared 2-core machine: torch's thread pool only waits
-    yield request.param
-    torch.set_num_threads(threads)
+@pytest.fixture
+def device_name(device):
+    """The conftest ``device`` as the name a denoiser is set up with."""
+    return device.type
 
 
 def noisy_image(kind: str, rng: np.random.Generator) -> np.ndarray:
@@ -80,17 +76,17 @@ def test_a_wrapper_that_overrides_denoise_keeps_the_array_path():
     ("dncnn", {"self_ensemble": 4}), ("dncnn", {"tile": 64})])
 @pytest.mark.parametrize("kind", ["gray", "colour"])
 @pytest.mark.parametrize("sigma", [25 / 255, None])
-def test_learned_tensor_path_equals_array_path(name, params, kind, sigma, device):
+def test_learned_tensor_path_equals_array_path(name, params, kind, sigma, device_name):
     rng = np.random.default_rng(5)
     noisy = noisy_image(kind, rng)
     if params.get("tile"):
         noisy = np.tile(noisy, (3, 4) + (1,) * (noisy.ndim - 2))  # 111x124: several tiles
     denoiser = create(name, **params)
-    denoiser.setup(device)
+    denoiser.setup(device_name)
     expected = denoiser.denoise(noisy.copy(), sigma)
-    tensor = torch.from_numpy(noisy).to(device)
+    tensor = torch.from_numpy(noisy).to(device_name)
     got = denoiser.denoise_tensor(tensor, sigma)
-    assert isinstance(got, torch.Tensor) and got.device.type == device
+    assert isinstance(got, torch.Tensor) and got.device.type == device_name
     assert got.dtype == torch.float32 and tuple(got.shape) == noisy.shape
     assert np.array_equal(got.cpu().numpy(), expected)
     assert np.array_equal(tensor.cpu().numpy(), noisy)  # the input is left alone
@@ -98,22 +94,22 @@ def test_learned_tensor_path_equals_array_path(name, params, kind, sigma, device
 
 @pytest.mark.parametrize("name", CLASSICAL_ON_DEVICE)
 @pytest.mark.parametrize("kind", ["gray", "colour"])
-def test_classical_tensor_path_is_the_torch_version(name, kind, device):
+def test_classical_tensor_path_is_the_torch_version(name, kind, device_name):
     from denoisers.torch_classical import TORCH_DENOISERS
 
     rng = np.random.default_rng(7)
     noisy = noisy_image(kind, rng)
     denoiser = create(name)
-    denoiser.setup(device)
-    tensor = torch.from_numpy(noisy).to(device)
+    denoiser.setup(device_name)
+    tensor = torch.from_numpy(noisy).to(device_name)
     sigma = 25 / 255
     got = denoiser.denoise_tensor(tensor, sigma)
-    assert got.device.type == device and got.dtype == torch.float32
+    assert got.device.type == device_name and got.dtype == torch.float32
     assert tuple(got.shape) == noisy.shape
     expected = TORCH_DENOISERS[name](tensor, sigma, **denoiser.resolved(sigma))
     assert torch.equal(got, expected)
     # what --device cuda runs through the array path: the same call between two copies
-    assert np.array_equal(denoiser.denoise_tensor_on(device, noisy, sigma), got.cpu().numpy())
+    assert np.array_equal(denoiser.denoise_tensor_on(device_name, noisy, sigma), got.cpu().numpy())
 
 
 @pytest.mark.parametrize("name", ["gaussian_blur", "dncnn", "ffdnet_small"])
