@@ -201,3 +201,13 @@ def invoke(*args) -> Result:
 def run_cli():
     """:func:`invoke`: ``run_cli("run", "--quick", ...)`` gives a :class:`Result`."""
     return invoke
+
+
+@pytest.fixture(scope="module")
+def torch_on_two_threads():
+    """Torch's CPU thread pool at two threads for a module of learned-model tests."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)

@@ -56,12 +56,7 @@ def _psnr(clean, estimate):
     return 10 * np.log10(1 / np.mean((np.clip(estimate, 0, 1) - clean) ** 2))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_on_two_threads")
 
 
 # --- networks ------------------------------------------------------------------------------

@@ -31,12 +31,7 @@ PSNR_TOLERANCE = 1e-3
 #: Kornia is needed by these two only.
 USES_KORNIA = {"median", "gaussian_blur"}
 
-@pytest.fixture(scope="module", autouse=True)
-def _threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_on_two_threads")
 
 
 def _function(name):
