@@ -264,13 +264,30 @@ class CellRunner:
             raise instance
         return instance
 
-    def _warm_shape(self, cell: Cell, denoiser: Denoiser, image: np.ndarray, sigma) -> None:
-        """One untimed call at this image shape for denoisers whose first call per shape is slow."""
-        key = (cell.denoiser, cell.params, cell.device, image.shape)
+    def _warm_shape(self, cell: Cell, denoiser: Denoiser, image, sigma, *,
+                    tensor: bool = False) -> None:
+        """One untimed call at this image shape (array or, with ``tensor``, tensor path) for
+        denoisers whose first call per shape is slow."""
+        key = (cell.denoiser, cell.params, cell.device, tuple(image.shape), tensor)
         if denoiser.warm_per_shape and key not in self._warm_shapes:
             self._warm_shapes.add(key)
-            denoiser.denoise(image.copy(), sigma)
+            if tensor:
+                denoiser.denoise_tensor(image.clone(), sigma)
+            else:
+                denoiser.denoise(image.copy(), sigma)
             denoiser.synchronize()
+
+    def _timed(self, cell: Cell, denoiser: Denoiser, call, shape: tuple[int, ...]):
+        """``call()`` timed (repeats, synchronised) under :class:`PeakMemory`; returns (its
+        output, seconds, the PeakMemory). The sampling thread is woken only for calls whose
+        last run at this shape was not shorter than its period."""
+        key = (cell.denoiser, cell.params, cell.device, shape)
+        sample = self._last_seconds.get(key, math.inf) >= SAMPLE_PERIOD
+        with PeakMemory(cell.device, sample=sample) as memory:
+            output, seconds = time_call(call, repeats=self.config.repeats,
+                                        synchronize=denoiser.synchronize)
+        self._last_seconds[key] = seconds
+        return output, seconds, memory
 
     def _sigma_used(self, cell: Cell, denoiser: Denoiser, scored: ScoredNoisyImage) -> float:
         """The sigma the denoiser was given (oracle) or estimates (blind), in 8-bit units;
@@ -306,13 +323,9 @@ class CellRunner:
             else:
                 self._warm_shape(cell, denoiser, noisy.image, sigma)
                 image = noisy.image.copy()  # a denoiser that writes into its input must not leak
-                call = (cell.denoiser, cell.params, cell.device, image.shape)
-                sample = self._last_seconds.get(call, math.inf) >= SAMPLE_PERIOD
-                with PeakMemory(cell.device, sample=sample) as memory:
-                    output, seconds = time_call(lambda: denoiser.denoise(image, sigma, noise=model),
-                                                repeats=self.config.repeats,
-                                                synchronize=denoiser.synchronize)
-                self._last_seconds[call] = seconds
+                output, seconds, memory = self._timed(
+                    cell, denoiser, lambda: denoiser.denoise(image, sigma, noise=model),
+                    image.shape)
                 output = check_output(output, clean.shape)
                 protocol = self.config.protocol
                 scores = protocol.score_prepared(self.metrics, scored.reference,
@@ -342,10 +355,9 @@ class CellRunner:
         reference, noisy = self._on_device(scored, cell.device)
         self._warm_tensor(cell, denoiser, noisy, sigma)
         image = noisy.clone()  # a denoiser that writes into its input must not leak
-        with PeakMemory(cell.device) as memory:
-            output, seconds = time_call(lambda: denoiser.denoise_tensor(image, sigma, noise=model),
-                                        repeats=self.config.repeats,
-                                        synchronize=denoiser.synchronize)
+        output, seconds, memory = self._timed(
+            cell, denoiser, lambda: denoiser.denoise_tensor(image, sigma, noise=model),
+            tuple(image.shape))
         output = check_output_tensor(output, scored.clean.shape, noisy.device)
         protocol = self.config.protocol
         scores = protocol.score_prepared(self.metrics, reference, protocol.output(output))
@@ -364,7 +376,7 @@ class CellRunner:
 
     def _warm_tensor(self, cell: Cell, denoiser: Denoiser, image, sigma) -> None:
         """Untimed tensor-path calls: one small one per denoiser (whose failure the timed call
-        records), and one per image shape for denoisers whose first call per shape is slow."""
+        records), then :meth:`_warm_shape`."""
         key = (cell.denoiser, cell.params, cell.device, "tensor")
         if key not in self._warm_shapes:
             self._warm_shapes.add(key)
@@ -373,11 +385,7 @@ class CellRunner:
                 denoiser.synchronize()
             except Exception:
                 pass
-        key = key + (tuple(image.shape),)
-        if denoiser.warm_per_shape and key not in self._warm_shapes:
-            self._warm_shapes.add(key)
-            denoiser.denoise_tensor(image.clone(), sigma)
-            denoiser.synchronize()
+        self._warm_shape(cell, denoiser, image, sigma, tensor=True)
 
     def _images_to_keep(self, cell: Cell, clean, noisy, output) -> dict[str, bytes]:
         images = {}
