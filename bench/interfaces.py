@@ -226,6 +226,11 @@ class Denoiser(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     colour: ClassVar[ColourHandling] = "native"
     warm_per_shape: ClassVar[bool] = False
+    #: True when :meth:`denoise` and :meth:`denoise_tensor` never write into the image they are
+    #: given (every built-in, checked by the tests): the runner then hands over its noisy image
+    #: itself rather than a fresh copy per call. ``bench check-plugin`` checks every plugin
+    #: for it ("input unchanged"); a plugin that declares nothing is given copies.
+    keeps_input: ClassVar[bool] = False
     #: False when two calls on the same input may differ (threads summing in varying order,
     #: GPU atomics); ``bench check-plugin`` then allows differences up to 1e-6.
     deterministic: ClassVar[bool] = True

@@ -90,16 +90,9 @@ class _Sampler:
         self._peak = 0
         self._pid = None
 
-    def begin(self, sample: bool = True) -> int:
-        """Start a block; return the resident set size at its start.
-
-        With ``sample`` false, the thread is not woken and only the readings at the start and
-        at the end count.
-        """
+    def begin(self) -> int:
+        """Start a block; return the memory in use at its start."""
         base = allocated_bytes()
-        if not sample:
-            self._peak = base
-            return base
         with self._condition:
             if self._pid != os.getpid():  # first use, or a forked child without the thread
                 self._pid = os.getpid()
@@ -110,7 +103,7 @@ class _Sampler:
         return base
 
     def end(self) -> int:
-        """End the block; return the largest resident set size seen in it."""
+        """End the block; return the most memory in use seen in it."""
         last = allocated_bytes()
         with self._condition:
             self._active = False
@@ -141,15 +134,10 @@ class PeakMemory:
     ----------
     device : str
         ``"cpu"`` or ``"cuda"``.
-    sample : bool
-        Wake the sampling thread (CPU). Waking it costs up to a millisecond on a loaded
-        machine; for a block known to be shorter than :data:`SAMPLE_PERIOD`, where a sample
-        would rarely land anyway, pass false: the readings before and after it are taken.
     """
 
-    def __init__(self, device: str = "cpu", *, sample: bool = True):
+    def __init__(self, device: str = "cpu"):
         self.device = device
-        self.sample = sample
         self.peak_mb = float("nan")
 
     def __enter__(self) -> PeakMemory:
@@ -159,7 +147,7 @@ class PeakMemory:
             self._base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
             return self
-        self._base = _SAMPLER.begin(self.sample)
+        self._base = _SAMPLER.begin()
         return self
 
     def __exit__(self, *exc) -> bool:

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -54,7 +55,10 @@ class Cell:
         """Cells sharing this key see the same noisy image."""
         return (self.dataset, self.image, self.noise, self.level, self.noise_params, self.seed)
 
-    @property
+    # The id and the label are computed once per cell (in the parent, which needs both before
+    # dispatching it) and travel with the pickled cell, instead of once more per cell in the
+    # worker's timed loop.
+    @cached_property
     def id(self) -> str:
         """A stable identifier of the cell: the key for resuming."""
         fields = [self.dataset, self.image, self.noise, self.level, self.noise_params,
@@ -64,7 +68,7 @@ class Cell:
         text = json.dumps(fields, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
+    @cached_property
     def method(self) -> str:
         """The label of what ran: see :func:`bench.sweep.method_name`."""
         return method_name(self.denoiser, self.params, self.device, tuned=self.tuned)

@@ -41,6 +41,7 @@ class Stabilised(Denoiser):
         self.name = denoiser.name
         self.family, self.devices = denoiser.family, denoiser.devices
         self.warm_per_shape = denoiser.warm_per_shape
+        self.keeps_input = denoiser.keeps_input  # the transform makes a new image, or passes it on
 
     def params(self) -> dict:
         return {**self.inner.params(), "vst": self.vst}

@@ -38,6 +38,7 @@ class BM3D(Denoiser):
     threads: int = 1
 
     name = "bm3d"
+    keeps_input = True
 
     def _denoise(self, noisy, sigma):
         import bm3d

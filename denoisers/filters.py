@@ -86,6 +86,7 @@ class Median(RunsOnCuda, Denoiser):
     rule: str = "train400"
 
     name = "median"
+    keeps_input = True
     colour = "per_channel"
 
     def __post_init__(self):
@@ -119,6 +120,7 @@ class GaussianBlur(RunsOnCuda, Denoiser):
     rule: str = "train400"
 
     name = "gaussian_blur"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)
@@ -159,6 +161,7 @@ class Bilateral(RunsOnCuda, Denoiser):
     rule: str = "train400"
 
     name = "bilateral"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)

@@ -61,6 +61,7 @@ class TorchDenoiser(Denoiser):
     family = "learned"
     devices = ("cpu", "cuda")
     warm_per_shape = True
+    keeps_input = True
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

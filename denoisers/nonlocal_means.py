@@ -105,6 +105,7 @@ class NonLocalMeans(RunsOnCuda, Denoiser):
     rule: str = "train400"
 
     name = "nlm"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)
@@ -159,6 +160,7 @@ class NonLocalMeansOpenCV(Denoiser):
     rule: str = "train400"
 
     name = "nlm_opencv"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)

@@ -66,6 +66,7 @@ class TotalVariation(RunsOnCuda, Denoiser):
     rule: str = "train400"
 
     name = "tv"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)

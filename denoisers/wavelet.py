@@ -61,6 +61,7 @@ class WaveletBayesShrink(Denoiser):
     rule: str = "train400"
 
     name = "wavelet"
+    keeps_input = True
 
     def __post_init__(self):
         check_rule(self.rule)

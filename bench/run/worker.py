@@ -139,9 +139,23 @@ def check_output(output, shape: tuple[int, ...]) -> np.ndarray:
     if not np.issubdtype(output.dtype, np.floating):
         raise ValueError(f"returned dtype {output.dtype}, expected a floating-point array "
                          "with values in [0, 1]")
-    if not np.all(np.isfinite(output)):
+    # NaN propagates through min and max, and an inf is one of them: two reductions without
+    # the image-sized temporary of np.isfinite.
+    if not _all_finite(output):
         raise ValueError("returned non-finite values (NaN or inf)")
     return output.astype(np.float32, copy=False)
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """Whether every value of a floating-point ``array`` is finite."""
+    # x.x is finite only if every x is (NaN and inf propagate; no term is negative, so nothing
+    # cancels): one BLAS pass, without np.isfinite's image-sized temporary. When it is not
+    # finite, or overflows on huge values, np.isfinite decides.
+    if array.dtype in (np.float32, np.float64):
+        flat = array.reshape(-1)
+        if np.isfinite(np.dot(flat, flat)):
+            return True
+    return bool(np.isfinite(array).all())
 
 
 def check_output_tensor(output, shape: tuple[int, ...], device):
@@ -198,8 +212,11 @@ class CellRunner:
         self._datasets: dict[str, object] = {}
         self._images: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._denoisers: dict[tuple, Denoiser | Exception] = {}
+        #: Per denoiser: its parameters as JSON and whether it has the tensor path, read once.
+        self._facts: dict[tuple, tuple[str, bool]] = {}
         self._warm_shapes: set[tuple] = set()
         self._last_seconds: dict[tuple, float] = {}  # last timed call per denoiser and shape
+        self._peak_mb: dict[tuple, float] = {}  # last peak memory measured, the same keys
         self._noisy: ScoredNoisyImage | None = None
 
     def _warm_metrics(self) -> None:
@@ -253,7 +270,7 @@ class CellRunner:
             except Exception as error:
                 self._denoisers[key] = error
             else:
-                warm = np.ascontiguousarray(sample[:WARMUP_SIZE, :WARMUP_SIZE])
+                warm = sample[:WARMUP_SIZE, :WARMUP_SIZE].copy()  # never the image itself
                 try:
                     denoiser.denoise(warm, WARMUP_SIGMA)
                     denoiser.synchronize()
@@ -278,16 +295,27 @@ class CellRunner:
             denoiser.synchronize()
 
     def _timed(self, cell: Cell, denoiser: Denoiser, call, shape: tuple[int, ...]):
-        """``call()`` timed (repeats, synchronised) under :class:`PeakMemory`; returns (its
-        output, seconds, the PeakMemory). The sampling thread is woken only for calls whose
-        last run at this shape was not shorter than its period."""
+        """``call()`` timed (repeats, synchronised); returns (its output, seconds, the peak
+        memory in MiB measured by :class:`PeakMemory`).
+
+        On the CPU, a call whose last run at this shape was shorter than the sampling period
+        (:data:`SAMPLE_PERIOD`) is not measured again: the sampler would not wake within it,
+        and reading the allocator before and after cost more than 1 % of such a cell (it walks
+        the free lists, out of cache); the peak measured at this shape stands for it.
+        """
         key = (cell.denoiser, cell.params, cell.device, shape)
-        sample = self._last_seconds.get(key, math.inf) >= SAMPLE_PERIOD
-        with PeakMemory(cell.device, sample=sample) as memory:
+        last = self._last_seconds.get(key)
+        if cell.device == "cpu" and last is not None and last < SAMPLE_PERIOD:
             output, seconds = time_call(call, repeats=self.config.repeats,
                                         synchronize=denoiser.synchronize)
+            peak_mb = self._peak_mb[key]
+        else:
+            with PeakMemory(cell.device) as memory:
+                output, seconds = time_call(call, repeats=self.config.repeats,
+                                            synchronize=denoiser.synchronize)
+            peak_mb = self._peak_mb[key] = memory.peak_mb
         self._last_seconds[key] = seconds
-        return output, seconds, memory
+        return output, seconds, peak_mb
 
     def _sigma_used(self, cell: Cell, denoiser: Denoiser, scored: ScoredNoisyImage) -> float:
         """The sigma the denoiser was given (oracle) or estimates (blind), in 8-bit units;
@@ -314,16 +342,16 @@ class CellRunner:
         output = None
         try:
             denoiser = self.denoiser(cell, noisy.image)
-            record.params = json.dumps(denoiser.params(), default=str)
+            record.params, tensor_path = self._facts_of(cell, denoiser)
             record.sigma_used = self._sigma_used(cell, denoiser, scored)
             model = noisy.model if oracle else None
-            if self._tensor_path(cell, denoiser):
-                output, seconds, memory, scores = self._run_tensor(cell, denoiser, scored,
-                                                                   sigma, model)
+            if tensor_path:
+                output, seconds, peak_mb, scores = self._run_tensor(cell, denoiser, scored,
+                                                                    sigma, model)
             else:
                 self._warm_shape(cell, denoiser, noisy.image, sigma)
-                image = noisy.image.copy()  # a denoiser that writes into its input must not leak
-                output, seconds, memory = self._timed(
+                image = noisy.image if denoiser.keeps_input else noisy.image.copy()
+                output, seconds, peak_mb = self._timed(
                     cell, denoiser, lambda: denoiser.denoise(image, sigma, noise=model),
                     image.shape)
                 output = check_output(output, clean.shape)
@@ -334,13 +362,22 @@ class CellRunner:
             record.scores = scores
             record.seconds = seconds
             record.mpix_per_s = megapixels_per_second(record.height, record.width, seconds)
-            record.peak_memory_mb = memory.peak_mb
+            record.peak_memory_mb = peak_mb
             record.precision, record.gpu = info.get("precision", ""), info.get("gpu", "")
             record.status = "ok"
         except Exception as error:
             record.error = one_line(error)
             output = None
         return CellResult(record, self._images_to_keep(cell, clean, noisy.image, output))
+
+    def _facts_of(self, cell: Cell, denoiser: Denoiser) -> tuple[str, bool]:
+        """The parameters ``denoiser`` runs with, as JSON, and whether ``cell`` takes the tensor
+        path: read once per set-up denoiser (its parameters are fixed once it is made)."""
+        key = (cell.denoiser, cell.params, cell.device)
+        if key not in self._facts:
+            self._facts[key] = (json.dumps(denoiser.params(), default=str),
+                                self._tensor_path(cell, denoiser))
+        return self._facts[key]
 
     def _tensor_path(self, cell: Cell, denoiser: Denoiser) -> bool:
         """Whether ``cell`` runs on the tensor path (see ``WorkerConfig.tensor_path``)."""
@@ -351,17 +388,17 @@ class CellRunner:
 
     def _run_tensor(self, cell: Cell, denoiser: Denoiser, scored: ScoredNoisyImage, sigma, model):
         """The timed call, the output checks, the protocol stage and the metrics of one cell
-        on its device; returns (output tensor, seconds, PeakMemory, scores)."""
+        on its device; returns (output tensor, seconds, peak memory in MiB, scores)."""
         reference, noisy = self._on_device(scored, cell.device)
         self._warm_tensor(cell, denoiser, noisy, sigma)
-        image = noisy.clone()  # a denoiser that writes into its input must not leak
-        output, seconds, memory = self._timed(
+        image = noisy if denoiser.keeps_input else noisy.clone()
+        output, seconds, peak_mb = self._timed(
             cell, denoiser, lambda: denoiser.denoise_tensor(image, sigma, noise=model),
             tuple(image.shape))
         output = check_output_tensor(output, scored.clean.shape, noisy.device)
         protocol = self.config.protocol
         scores = protocol.score_prepared(self.metrics, reference, protocol.output(output))
-        return output, seconds, memory, scores
+        return output, seconds, peak_mb, scores
 
     def _on_device(self, scored: ScoredNoisyImage, device: str):
         """The clean image as the metrics take it (:meth:`Protocol.reference`) and the noisy

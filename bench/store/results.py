@@ -69,7 +69,8 @@ class CellRecord:
     #: Concurrent workers when the time was taken, and "parallel" or "exclusive".
     workers: int
     timing: str
-    #: Memory the call needed above what was in use (CPU resident set or CUDA), MiB.
+    #: Memory the call needed above what was in use (the C allocator's in-use bytes, or
+    #: CUDA's), MiB. A CPU call shorter than 5 ms repeats the figure measured at its shape.
     peak_memory_mb: float
     #: The GPU's name and the arithmetic precision (learned models): Denoiser.run_info().
     gpu: str

@@ -35,3 +35,33 @@ def test_peak_memory_is_small_for_a_small_call():
     with PeakMemory("cpu") as memory:
         sum(range(1000))
     assert memory.peak_mb < 20
+
+
+def test_cpu_calls_shorter_than_the_sampling_period_reuse_the_peak_of_their_shape(monkeypatch):
+    """Reading the allocator costs more than 1 % of a 5 ms cell: a short call is not measured
+    again, a longer one is, every time."""
+    from bench.memory import SAMPLE_PERIOD
+    from bench.plan import Cell
+    from bench.run import worker
+    from bench.run.worker import CellRunner, WorkerConfig
+
+    measured = []
+
+    class Counting(PeakMemory):
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            self.peak_mb = float(len(measured))  # the n-th measurement reads n
+            measured.append(self.peak_mb)
+            return False
+
+    durations = iter([SAMPLE_PERIOD / 5] * 3 + [SAMPLE_PERIOD * 2] * 3)
+    monkeypatch.setattr(worker, "PeakMemory", Counting)
+    monkeypatch.setattr(worker, "time_call", lambda call, **_: (call(), next(durations)))
+    cell = Cell(dataset="skimage", image="camera", noise="gaussian", level=25.0,
+                noise_params=(), seed=0, mode="oracle", denoiser="gaussian_blur", params=(),
+                device="cpu")
+    runner = CellRunner(WorkerConfig(crop=32))
+    peaks = [runner.run(cell).record.peak_memory_mb for _ in range(6)]
+    # first call measured; short ones reuse it, also the first long one (its last run was
+    # short); after a long run every call is measured again
+    assert peaks == [0.0, 0.0, 0.0, 0.0, 1.0, 2.0]

@@ -108,6 +108,7 @@ def test_classical_tensor_path_is_the_torch_version(name, kind, device_name):
     assert tuple(got.shape) == noisy.shape
     expected = TORCH_DENOISERS[name](tensor, sigma, **denoiser.resolved(sigma))
     assert torch.equal(got, expected)
+    assert np.array_equal(tensor.cpu().numpy(), noisy)  # the input is left alone (keeps_input)
     # what --device cuda runs through the array path: the same call between two copies
     assert np.array_equal(denoiser.denoise_tensor_on(device_name, noisy, sigma), got.cpu().numpy())
 

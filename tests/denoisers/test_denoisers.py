@@ -5,6 +5,7 @@ from bench.metrics import PSNR
 from bench.protocol import Protocol
 from bench.registry import BUILTIN, default_registry
 from bench.plan import noise_rng
+from conftest import require
 
 CLASSICAL = [e.name for e in default_registry().entries("denoiser")
              if e.origin == BUILTIN and "torch" not in e.requires]
@@ -36,6 +37,23 @@ def test_denoiser_improves_psnr_at_sigma_25(name, channels, mode, noisy_pairs):
     assert np.all(np.isfinite(out))
     gain = PSNR()(clean, Protocol().output(out)) - PSNR()(clean, Protocol().noisy(image))
     assert gain > 2.0, f"{name} gained only {gain:.2f} dB"
+
+
+@pytest.mark.parametrize("name", [e.name for e in default_registry().entries("denoiser")
+                                  if e.origin == BUILTIN and e.in_default_sweep])
+@pytest.mark.parametrize("channels", ["gray", "colour"])
+@pytest.mark.parametrize("mode", ["oracle", "blind"])
+def test_builtin_keeps_its_input_as_it_declares(name, channels, mode, noisy_pairs):
+    """The runner hands a built-in its noisy image itself, not a copy (``keeps_input``)."""
+    entry = default_registry().get("denoiser", name)
+    for module in entry.missing():
+        require(module)
+    _, noisy = noisy_pairs[channels]
+    given = noisy.image.copy()
+    denoiser = default_registry().create_denoiser(name)
+    denoiser.denoise(noisy.image, noisy.sigma if mode == "oracle" else None)
+    assert denoiser.keeps_input
+    assert np.array_equal(noisy.image, given)
 
 
 @pytest.mark.parametrize("name", CLASSICAL)

@@ -206,8 +206,10 @@ def test_conv_chain_rejects_a_channel_mismatch(tmp_path):
 @pytest.mark.parametrize("shape", [(37, 31), (31, 37, 3)])
 def test_dncnn_paper_odd_sizes(small_mat, rng, shape):
     noisy = rng.random(shape).astype(np.float32)
+    given = noisy.copy()
     out = DnCNNPaper(weights=str(small_mat)).denoise(noisy, 25 / 255)
     assert out.shape == shape and out.dtype == np.float32 and np.isfinite(out).all()
+    assert DnCNNPaper.keeps_input and np.array_equal(noisy, given)  # handed no copy by the runner
     network = load_model(small_mat)
     planes = noisy[None, None] if noisy.ndim == 2 else np.moveaxis(noisy, -1, 0)[:, None]
     with torch.inference_mode():
