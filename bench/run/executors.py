@@ -103,9 +103,14 @@ def _run_process(groups, config, on_result: Callable, on_lost: Callable, *, jobs
 
     supervisor = Supervisor(config, jobs, timeout)
     try:
-        supervisor.run(groups, on_result, on_lost)
+        supervisor.run(groups, on_result, on_lost, lane=clean_image)
     finally:
         supervisor.close()
+
+
+def clean_image(group: list) -> tuple[str, str]:
+    """The (dataset, image) of a group's cells: a worker keeps to one while it has groups."""
+    return group[0].dataset, group[0].image
 
 
 #: The supervisors of a Dask worker process, one per (run, thread) with one worker process

@@ -34,7 +34,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 
@@ -121,6 +121,7 @@ class _Worker:
         self.last_group_seconds = float("inf")
         self.ready = False
         self.deadline = float("inf")
+        self.lane = None  # the key of the last group assigned (see _Pending)
         self._send(list(sys.path))
         self._send(config)
 
@@ -256,6 +257,43 @@ class _Worker:
             pass
 
 
+class _Pending:
+    """The groups waiting for a worker, in lanes by a key (the clean image of their cells).
+
+    A worker is given the next group of its own lane while there is one, else the first lane
+    no other worker is on: each worker then reads and decodes each image it runs once, where
+    taking the groups strictly in order had every worker read almost every image. Without a
+    key there is one lane, in order.
+    """
+
+    def __init__(self, groups: list[list], lane: Callable | None):
+        self._lane = lane or (lambda group: None)
+        self._lanes: OrderedDict[object, deque] = OrderedDict()
+        for group in groups:
+            self._lanes.setdefault(self._lane(group), deque()).append(group)
+
+    def __bool__(self) -> bool:
+        return bool(self._lanes)
+
+    def take(self, own, others: set):
+        """The next group for a worker on lane ``own`` while workers are on ``others``;
+        returns (its lane, the group)."""
+        if own not in self._lanes:
+            own = next((key for key in self._lanes if key not in others), next(iter(self._lanes)))
+        lane = self._lanes[own]
+        group = lane.popleft()
+        if not lane:
+            del self._lanes[own]
+        return own, group
+
+    def put_back(self, groups: list[list]) -> None:
+        """Return unfinished ``groups`` (in order) to the front of their lanes and the queue."""
+        for group in reversed(groups):
+            key = self._lane(group)
+            self._lanes.setdefault(key, deque()).appendleft(group)
+            self._lanes.move_to_end(key, last=False)
+
+
 class Supervisor:
     """Runs groups of cells on ``jobs`` worker processes with a per-cell deadline.
 
@@ -277,7 +315,8 @@ class Supervisor:
         self._failed_starts = 0
         self._closed = False
 
-    def run(self, groups: list[list], on_result: Callable, on_lost: Callable) -> None:
+    def run(self, groups: list[list], on_result: Callable, on_lost: Callable,
+            lane: Callable | None = None) -> None:
         """Run every cell of ``groups``.
 
         Parameters
@@ -290,15 +329,18 @@ class Supervisor:
             denoiser.
         on_lost : callable
             ``on_lost(cell, status, reason)`` for a cell whose worker timed out or died.
+        lane : callable, optional
+            ``lane(group)``, a hashable key: a worker keeps to the groups of one key while
+            there are any (the clean image, which it then reads once). None: in order.
 
         Raises
         ------
         bench.errors.WorkerStartError
             When :data:`STARTUP_ATTEMPTS` workers in a row end before they are ready.
         """
-        pending = deque(groups)
+        pending = _Pending(groups, lane)
         try:
-            while len(self._workers) < min(self.jobs, len(pending)):
+            while len(self._workers) < min(self.jobs, len(groups)):
                 self._workers.append(self._start())
             while pending or any(w.busy for w in self._workers):
                 self._assign(pending)
@@ -317,17 +359,22 @@ class Supervisor:
             self._end_workers(kill=True)
             raise
 
-    def _assign(self, pending: deque) -> None:
+    def _assign(self, pending: _Pending) -> None:
         """Give idle workers a group each, then the next groups ahead to fast workers."""
         for position, worker in enumerate(self._workers):
             if not worker.busy and pending:
                 if worker.status() is not None:  # died while idle: replace it
                     worker.end()
                     worker = self._workers[position] = self._start()
-                worker.assign(pending.popleft(), self.timeout)
+                self._give(worker, pending)
         for worker in self._workers:
             while pending and len(worker.groups) < worker.capacity:
-                worker.assign(pending.popleft(), self.timeout)
+                self._give(worker, pending)
+
+    def _give(self, worker: _Worker, pending: _Pending) -> None:
+        others = {other.lane for other in self._workers if other is not worker and other.busy}
+        worker.lane, group = pending.take(worker.lane, others)
+        worker.assign(group, self.timeout)
 
     def _start(self) -> _Worker:
         if self._closed:
@@ -354,7 +401,7 @@ class Supervisor:
             if worker.next == len(worker.group):
                 worker.finish_group()
 
-    def _check(self, worker: _Worker, pending: deque, on_lost: Callable) -> None:
+    def _check(self, worker: _Worker, pending: _Pending, on_lost: Callable) -> None:
         status = worker.status()
         if status is None and time.monotonic() <= worker.deadline:
             return
@@ -370,12 +417,12 @@ class Supervisor:
         else:
             on_lost(cell, "timeout", f"Timeout: no result after {self.timeout:g} s; worker killed")
         worker.end()
-        pending.extendleft(reversed(rest))
+        pending.put_back(rest)
         self._workers[self._workers.index(worker)] = self._start()
 
-    def _failed_start(self, worker: _Worker, status: int | None, pending: deque) -> None:
+    def _failed_start(self, worker: _Worker, status: int | None, pending: _Pending) -> None:
         """A worker that ended or stalled before READY: requeue its cells; give up at the limit."""
-        pending.extendleft(reversed(worker.take_back()))
+        pending.put_back(worker.take_back())
         worker.end()
         self._failed_starts += 1
         if self._failed_starts >= STARTUP_ATTEMPTS:

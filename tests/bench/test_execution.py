@@ -52,6 +52,25 @@ def test_executors_give_identical_noisy_images_and_metrics(tmp_path):
 
 
 @pytest.mark.slow
+def test_workers_keep_to_one_clean_image_while_it_has_groups():
+    """The process executor's queue (``lane=clean_image``): each worker reads an image once."""
+    from bench.run.supervisor import _Pending
+
+    groups = [[(image, level)] for image in "abc" for level in (15, 25)]
+    pending = _Pending(groups, lane=lambda group: group[0][0])
+    first = pending.take(None, set())
+    second = pending.take(None, {first[0]})  # another worker is on image a: it starts on b
+    assert (first, second) == (("a", [("a", 15)]), ("b", [("b", 15)]))
+    assert pending.take("a", {"b"}) == ("a", [("a", 25)])
+    pending.put_back([[("a", 25)]])  # its worker died: back at the front, in its lane
+    assert pending.take(None, {"b"}) == ("a", [("a", 25)])  # its replacement takes it first
+    assert pending.take("b", set()) == ("b", [("b", 25)])
+    assert pending.take("b", {"c"}) == ("c", [("c", 15)])  # only c is left: shared
+    assert pending.take(None, {"c"}) == ("c", [("c", 25)]) and not pending
+    in_order = _Pending(groups, lane=None)
+    assert [in_order.take(None, set())[1] for _ in groups] == groups
+
+
 def test_dask_local_cluster_matches_serial_and_isolates_faults(tmp_path):
     require("dask.distributed")
     names = ("median", "tv", "hangs", "exits_worker")
