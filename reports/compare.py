@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.errors import DataError
 from bench.metrics import MetricInfo, metric_info
-from reports.paired import ALPHA, holm, resolve_baseline, wilcoxon_p
+from reports.paired import holm, resolve_baseline, wilcoxon_p
 from reports.stats import CONDITION, best_row, method_labels, run_metrics, t_half_width
 
 #: Two cells are the same measurement when all of these agree (the image's size too: the
@@ -116,7 +116,7 @@ def pair_cells(results_a: pd.DataFrame, results_b: pd.DataFrame, *,
 
 def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, baseline: str | None = None,
             metrics: list[MetricInfo] | None = None, confidence: float = 0.95,
-            tolerances: dict[str, float] | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+            tolerances: dict[str, float] | None = None) -> pd.DataFrame:
     """Paired differences of every metric between two runs, per condition and method.
 
     Parameters
@@ -139,9 +139,6 @@ def compare(results_a: pd.DataFrame, results_b: pd.DataFrame, *, baseline: str |
         flagged, however tight their interval: floating-point noise between machines is not a
         regression. A metric not named gets its ``margin`` / :data:`TOLERANCE_FRACTION`
         (0.01 dB for PSNR, 0.0001 for SSIM).
-    alpha : float
-        Level of the Holm-corrected Wilcoxon tests (``m_p_holm``); they are reported, the
-        status does not use them (see :func:`row_status`).
 
     Returns
     -------

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.errors import InvalidParameterError, ResumeError
+from bench.files import write_atomic
 from bench.sweep import DEFAULT_TIMEOUT, DenoiserSpec, NoiseSpec, method_name
 from bench.tune.objectives import Condition, real_condition
 from bench.tune.search import (EVALUATIONS_FILE, JOURNAL_FILE, EvaluationLog, Study,
@@ -243,7 +244,7 @@ def _open_directory(out_dir: Path, config: TuneConfig, content: dict) -> dict:
                 raise ResumeError(f"tuning directory '{out_dir}' was tuned with {key}="
                                   f"{previous.get(key)!r}, not {meaning.get(key)!r}; use "
                                   "another --out")
-    record.write_text(json.dumps(meaning, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(record, json.dumps(meaning, indent=2, default=str) + "\n")
     return meaning
 
 

@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+from bench.files import write_atomic
 from bench.tune.rules import fit_rule, step_rule
 from bench.tune.tuned import parse_condition, write_tuned
 
@@ -72,11 +73,10 @@ def write_outputs(out: Path, config, studies, hashes: dict[str, str], maximise: 
               "into a sweep file.")
     tuned_file = write_tuned(out / "tuned.toml", table, header)
     summary = [{key: value for key, value in vars(study).items()} for study in studies]
-    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n",
-                                      encoding="utf-8")
+    write_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
     plots = write_plots(out, config, studies)
     report = out / "report.md"
-    report.write_text(markdown(config, studies, hashes, maximise, plots), encoding="utf-8")
+    write_atomic(report, markdown(config, studies, hashes, maximise, plots))
     return TuneResult(out, tuned_file, report, studies, table["metric"], maximise)
 
 

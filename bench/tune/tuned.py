@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import ConfigError
+from bench.files import write_atomic
 
 #: Keys of the ``[tuned]`` table.
 TUNED_KEYS = ("metric", "objective", "mode", "created", "seed", "trials", "suite_version",
@@ -225,5 +226,5 @@ def write_tuned(path: str | Path, tuned: dict, header: str = "") -> Path:
     path = Path(path)
     text = to_toml({"tuned": tuned}, header)
     tomllib.loads(text)  # never write a file that would not read back
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text)
     return path

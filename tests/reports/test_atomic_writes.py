@@ -62,3 +62,24 @@ def test_results_table_is_rebuilt_without_leftovers(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "run" / PARQUET), frame)
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
     assert (tmp_path / "run" / CSV).is_file()
+
+
+def test_tuned_toml_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from bench.tune.tuned import write_tuned
+
+    path = write_tuned(tmp_path / "tuned.toml", {"nlm": {"gaussian@25": {"h_factor": 0.7}}})
+    before = path.read_text(encoding="utf-8")
+    write_text = Path.write_text
+
+    def interrupted(self, text, *args, **kwargs):
+        write_text(self, text[:10], *args, **kwargs)  # half a file, then the user's Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_tuned(path, {"tv": {"gaussian@25": {"weight_factor": 0.5}}})
+    monkeypatch.undo()
+    assert path.read_text(encoding="utf-8") == before
+    assert [p.name for p in tmp_path.iterdir()] == ["tuned.toml"]
