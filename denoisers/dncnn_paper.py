@@ -263,7 +263,9 @@ class DnCNNPaper(TorchDenoiser):
     -----
     Grayscale models: colour images are denoised channel by channel. With a folder, an
     oracle sigma equal to a file's level (to 1e-3 in 8-bit units) picks that file; blind mode
-    and every other sigma use the blind model.
+    and every other sigma use the blind model. Both paths, arrays (:meth:`denoise`) and
+    tensors on their device (:meth:`denoise_tensor`), pick the model by this rule and then
+    run the same :class:`~denoisers.learned.TorchDenoiser` code, so their outputs are equal.
     """
 
     weights: str | None = None
@@ -293,18 +295,73 @@ class DnCNNPaper(TorchDenoiser):
         """True when the weights are a folder whose models are picked by the noise level."""
         return self._set.per_level
 
-    def denoise(self, noisy, sigma=None, *, noise=None):
-        """Denoise with the model that :meth:`WeightsSet.pick` picks for ``sigma``.
+    def supports_tensor(self) -> bool:
+        """True: :meth:`denoise_tensor` picks the model as :meth:`denoise` does.
 
-        ``sigma`` is in [0, 1] units, None in blind mode; see
-        :meth:`bench.interfaces.Denoiser.denoise`.
+        The base class's rule answers False for a class that overrides ``denoise``, since the
+        tensor path would bypass it; this class overrides both.
         """
+        return True
+
+    def denoise(self, noisy, sigma=None, *, noise=None):
+        """Denoise an array with the model that :meth:`WeightsSet.pick` picks for ``sigma``.
+
+        Parameters
+        ----------
+        noisy : numpy.ndarray
+            Float32 image, (H, W) or (H, W, 3); values may leave [0, 1].
+        sigma : float or None
+            Noise standard deviation in [0, 1] units (oracle mode), or None (blind mode: the
+            blind model, with no estimate of sigma).
+        noise : NoiseModel or None
+            Ignored, as by every network here.
+
+        Returns
+        -------
+        numpy.ndarray
+            The denoised float32 image, ``noisy``'s shape.
+
+        Raises
+        ------
+        WeightsError
+            When the weights hold no model for this call (a folder without a blind model).
+        """
+        return super().denoise(noisy, self._use_model_for(sigma, "cpu"), noise=noise)
+
+    def denoise_tensor(self, noisy, sigma=None, *, noise=None):
+        """Denoise a tensor on its device with the model that :meth:`WeightsSet.pick` picks.
+
+        Parameters
+        ----------
+        noisy : torch.Tensor
+            Float32 tensor, (H, W) or (H, W, 3) with the channels last; values may leave
+            [0, 1]. The denoiser is set up on its device if it is not set up yet.
+        sigma, noise
+            As for :meth:`denoise`.
+
+        Returns
+        -------
+        torch.Tensor
+            The denoised float32 tensor, ``noisy``'s shape, on its device: equal to what
+            :meth:`denoise` returns for the same image and sigma.
+
+        Raises
+        ------
+        WeightsError
+            When the weights hold no model for this call (a folder without a blind model).
+        """
+        return super().denoise_tensor(noisy, self._use_model_for(sigma, noisy.device.type),
+                                      noise=noise)
+
+    def _use_model_for(self, sigma: float | None, device: str) -> float:
+        """Make the model picked for ``sigma`` the network of the next call, setting up on
+        ``device`` first if not set up yet; return the sigma to hand on."""
         role = self._set.pick(sigma)
         if self._device is None:
-            self.setup("cpu")
+            self.setup(device)
         self._networks = {1: self._models[role]}
         # The networks ignore sigma: passing one spares the base class a blind estimate.
-        return super().denoise(noisy, 0.0 if sigma is None else sigma, noise=noise)
+        return 0.0 if sigma is None else sigma
 
     def params(self) -> dict:
         """The parameters, with each model file's SHA-256 (by role) in place of the path."""

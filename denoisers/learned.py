@@ -10,8 +10,9 @@ channels in one batch.
 A :class:`TorchDenoiser` has the tensor path (:meth:`bench.interfaces.Denoiser.denoise_tensor`):
 a tensor on the device the networks were set up on goes in, a float32 tensor of its shape comes
 out there. The array path is the same code between a host-to-device and a device-to-host copy.
-A subclass that overrides ``denoise`` (``dncnn_paper`` picks its model by sigma there) keeps
-only the array path until it gives the tensor path the same treatment.
+A subclass that overrides ``denoise`` must override ``denoise_tensor`` and ``supports_tensor``
+too (``dncnn_paper`` does, to pick its model by sigma on both paths); otherwise it keeps only
+the array path.
 
 References
 ----------

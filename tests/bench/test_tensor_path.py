@@ -9,9 +9,11 @@ under 1e-7 for whole cells), exact equality for the 8-bit rounding steps.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from conftest import reference_folder
+from conftest import reference_folder, require
 from scipy import ndimage
 
 from bench.plan import Cell
@@ -176,6 +178,31 @@ def test_cell_on_the_tensor_path_scores_as_on_the_array_path(denoiser, kind, mod
     assert got.record.seconds > 0
     shape = (72, 72) if kind == "gray" else (72, 72, 3)
     assert calls[-1] == shape  # the timed call went through the tensor path
+
+
+@pytest.mark.parametrize("kind", ["gray", "colour"])
+@pytest.mark.parametrize("mode, level", [("oracle", 25.0), ("oracle", 35.0), ("blind", 25.0)])
+def test_dncnn_paper_cell_on_the_tensor_path_scores_as_on_the_array_path(kind, mode, level):
+    """The authors' released models as a folder: sigma=25's file at level 25, the blind one at
+    35 and in blind mode. The same network code both ways: only the metrics' arithmetic
+    differs, torch's against numpy's."""
+    require("h5py")
+    torch.set_num_threads(1)
+    weights = reference_folder("../weights/dncnn")
+    cell = dataclasses.replace(make_cell("dncnn_paper", kind, mode), level=level,
+                               params=(("weights", str(weights)),))
+    tensor, array = runner_for("always"), runner_for("never")
+    calls = count_tensor_calls(tensor, cell)
+    assert calls == [] and count_tensor_calls(array, cell) == []
+    got, expected = tensor.run(cell).record, array.run(cell).record
+    assert got.status == "ok", got.error
+    assert expected.status == "ok", expected.error
+    assert got.noisy_scores == expected.noisy_scores
+    assert got.scores.keys() == expected.scores.keys()
+    for metric in METRICS:
+        assert abs(got.scores[metric] - expected.scores[metric]) <= 1e-8, metric
+    np.testing.assert_equal(got.sigma_used, expected.sigma_used)
+    assert calls and calls[-1] == ((72, 72) if kind == "gray" else (72, 72, 3))  # the timed call
 
 
 @pytest.mark.parametrize("protocol", ["default", "kair-clip", "border"])

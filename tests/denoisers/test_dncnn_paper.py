@@ -236,10 +236,13 @@ def level_folder(tmp_path):
 
 
 def _same_as(out, path, noisy):
-    """Whether ``out`` is the model in ``path`` applied to ``noisy`` (the denoiser runs
-    channels-last, so float rounding may differ; distinct models differ by far more)."""
+    """Whether ``out`` is the model in ``path`` applied to ``noisy``, gray or channel by channel
+    (the denoiser runs channels-last, so float rounding may differ; distinct models differ by
+    far more)."""
+    planes = noisy[None, None] if noisy.ndim == 2 else np.moveaxis(noisy, -1, 0)[:, None]
     with torch.inference_mode():
-        expected = load_model(path)(torch.from_numpy(noisy)[None, None])[0, 0].numpy()
+        expected = load_model(path)(torch.from_numpy(np.ascontiguousarray(planes)))[:, 0].numpy()
+    expected = expected[0] if noisy.ndim == 2 else np.moveaxis(expected, 0, -1)
     return np.allclose(out, expected, rtol=0, atol=1e-5)
 
 
@@ -264,6 +267,72 @@ def test_dncnn_paper_folder_without_blind_model_says_so(level_folder, rng):
     with pytest.raises(WeightsError, match=r"blind mode \(no sigma given\) needs the blind model "
                                            r".*GD_Gray_Blind\.mat.*github\.com/cszn/DnCNN"):
         denoiser.denoise(noisy, None)
+    with pytest.raises(WeightsError, match=r"sigma 50 \(8-bit units\).*needs the blind model"):
+        denoiser.denoise_tensor(torch.from_numpy(noisy), 50 / 255)
+
+
+# --- the tensor path -------------------------------------------------------------------------
+#: Sigmas in [0, 1] units (None: blind) in an order where each call of a folder of sigma=15,
+#: sigma=25 and blind models picks another model than the call before; PICKED: the file each picks.
+ALTERNATING_SIGMAS = (25 / 255, 35 / 255, 15 / 255, None, np.float32(25 / 255))
+PICKED = ("sigma=25.mat", "GD_Gray_Blind.mat", "sigma=15.mat", "GD_Gray_Blind.mat",
+          "sigma=25.mat")
+
+
+def assert_tensor_path_equals_array_path(denoiser, noisy, sigmas, device) -> list:
+    """For each sigma, the tensor path first, then the array path: bit-for-bit equal outputs
+    (returned, as arrays).
+
+    Each sigma's tensor call follows the previous sigma's array call, so a tensor path that
+    kept the model of the call before (instead of picking its own) would differ.
+    """
+    outputs, previous = [], None
+    for sigma in sigmas:
+        tensor = torch.from_numpy(noisy).to(device)
+        got = denoiser.denoise_tensor(tensor, sigma)
+        assert isinstance(got, torch.Tensor) and got.device == device
+        assert got.dtype == torch.float32 and tuple(got.shape) == noisy.shape
+        expected = denoiser.denoise(noisy.copy(), sigma)
+        assert np.array_equal(got.cpu().numpy(), expected), sigma
+        assert np.array_equal(tensor.cpu().numpy(), noisy)  # the input is left alone
+        if previous is not None and denoiser.uses_sigma(1):
+            assert not np.array_equal(expected, previous), sigma  # another model than before
+        outputs.append(expected)
+        previous = expected
+    return outputs
+
+
+@pytest.mark.parametrize("shape", [(37, 31), (31, 37, 3)])
+def test_dncnn_paper_tensor_path_picks_the_model_as_the_array_path(level_folder, rng, shape,
+                                                                    device):
+    """A folder: sigma=25's file at sigma 25, the blind model at 35 and in blind mode."""
+    noisy = rng.random(shape).astype(np.float32)
+    denoiser = DnCNNPaper(weights=str(level_folder))
+    denoiser.setup(device.type)
+    assert denoiser.supports_tensor()
+    outputs = assert_tensor_path_equals_array_path(denoiser, noisy, ALTERNATING_SIGMAS, device)
+    if device.type == "cpu":  # CUDA's TF32 convolutions are further from the CPU than 1e-5
+        for out, name in zip(outputs, PICKED):
+            assert _same_as(out, level_folder / name, noisy), name
+
+
+@pytest.mark.parametrize("shape", [(37, 31), (31, 37, 3)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_dncnn_paper_single_file_tensor_path_equals_array_path(small_mat, rng, shape, precision,
+                                                               device):
+    noisy = rng.random(shape).astype(np.float32)
+    denoiser = DnCNNPaper(weights=str(small_mat), precision=precision)
+    denoiser.setup(device.type)
+    assert denoiser.supports_tensor()
+    assert_tensor_path_equals_array_path(denoiser, noisy, (25 / 255, None), device)
+
+
+def test_dncnn_paper_tensor_path_sets_up_on_the_tensors_device(small_mat):
+    denoiser = DnCNNPaper(weights=str(small_mat))
+    out = denoiser.denoise_tensor(torch.zeros(20, 24), None)
+    assert out.shape == (20, 24) and denoiser._device == "cpu"
+    with pytest.raises(InvalidParameterError, match="set up on 'cpu', got a tensor on 'meta'"):
+        denoiser.denoise_tensor(torch.zeros(16, 16, device="meta"), 25 / 255)
 
 
 def test_dncnn_paper_folder_errors_name_the_folder(tmp_path):
@@ -397,6 +466,17 @@ def _set12_psnr(args):
         output = np.clip(denoiser.denoise(noisy, 25 / 255), 0, 1)
         scores.append(10 * np.log10(1 / np.mean((output.astype(np.float64) - clean) ** 2)))
     return float(np.mean(scores))
+
+
+@pytest.mark.parametrize("shape", [(37, 31), (31, 37, 3)])
+def test_released_models_tensor_path_equals_array_path(rng, shape, device):
+    """The authors' folder (sigma=15, 25, 50 and the blind model), every way of picking."""
+    folder = released("sigma=25.mat").parent
+    noisy = rng.random(shape).astype(np.float32)
+    denoiser = DnCNNPaper(weights=str(folder))
+    denoiser.setup(device.type)
+    assert denoiser.supports_tensor()
+    assert_tensor_path_equals_array_path(denoiser, noisy, ALTERNATING_SIGMAS, device)
 
 
 @pytest.mark.slow
