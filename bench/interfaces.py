@@ -332,8 +332,8 @@ class Denoiser(ABC):
             the channels last; values in [0, 1] units, possibly outside [0, 1].
         sigma : float or None
             Noise standard deviation in [0, 1] units (oracle mode), or None to estimate it
-            (blind mode) when the denoiser uses one; the estimate is made on a host copy of
-            ``noisy`` (:func:`estimate_sigma`).
+            (blind mode) when the denoiser uses one; the estimate is made on ``noisy``'s
+            device (:func:`estimate_sigma`), only the number coming back to the host.
         noise : NoiseModel or None
             As for :meth:`denoise`.
 
@@ -352,7 +352,7 @@ class Denoiser(ABC):
                                       "call denoise() with an array")
         channels = 1 if noisy.ndim == 2 else noisy.shape[-1]
         if sigma is None and self.uses_sigma(channels):
-            sigma = estimate_sigma(noisy.detach().cpu().numpy())
+            sigma = estimate_sigma(noisy)
         if self.colour == "per_channel" and noisy.ndim == 3:
             return self._denoise_tensor_channels(noisy, sigma)
         return self._denoise_tensor(noisy, sigma)
@@ -370,13 +370,34 @@ class Denoiser(ABC):
         raise NotImplementedError(f"denoiser '{self.name}' has no tensor path")
 
 
-def estimate_sigma(noisy: np.ndarray) -> float:
+def estimate_sigma(noisy) -> float:
     """Blind estimate of the Gaussian noise sigma, in [0, 1] units.
 
-    Uses the wavelet-domain median absolute deviation of Donoho and Johnstone, through
-    :func:`skimage.restoration.estimate_sigma`, averaged over channels.
+    The wavelet-domain median absolute deviation of Donoho and Johnstone, averaged over
+    channels: for an array, :func:`skimage.restoration.estimate_sigma` itself; for a torch
+    tensor, the same estimator in torch on the tensor's device
+    (:func:`bench.sigma_estimate.estimate_sigma`, equal to scikit-image's within float
+    rounding), so that a tensor on a GPU is not copied to the host.
+
+    Parameters
+    ----------
+    noisy : numpy.ndarray or torch.Tensor
+        The noisy image, (H, W) or (H, W, C) with the channels last, in [0, 1] units.
+
+    Returns
+    -------
+    float
+        The estimated sigma in [0, 1] units; for a colour image, the mean of the channels'.
     """
-    from skimage.restoration import estimate_sigma as _estimate
+    import sys
 
     channel_axis = -1 if noisy.ndim == 3 else None
+    # Only an imported torch can have made a tensor: arrays never import it here.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(noisy, torch.Tensor):
+        from bench.sigma_estimate import estimate_sigma as _estimate_on_device
+
+        return _estimate_on_device(noisy, channel_axis=channel_axis)
+    from skimage.restoration import estimate_sigma as _estimate
+
     return float(_estimate(noisy, channel_axis=channel_axis, average_sigmas=True))
