@@ -31,12 +31,43 @@ noise of sigma 25 in 8-bit units, clipped to [0, 1], and the oracle sigma is 25 
     Two calls on the same input give bit-identical outputs; a class that declares
     ``deterministic = False`` may differ by up to :data:`NONDETERMINISTIC_TOLERANCE`.
 ``input unchanged``
-    No call writes into the array it was given.
+    No call writes into the array it was given. A class that declares ``keeps_input = True``
+    (the runner then hands it the noisy image it keeps for the next cells, without a copy)
+    and writes is told that its declaration is wrong.
 ``oracle and blind``
     Called with the sigma (oracle) and with ``None`` (blind), it gives finite output.
+
+A denoiser with the tensor path (``supports_tensor()`` True; the runner takes it on cells off
+the CPU) is also called through :meth:`~bench.interfaces.Denoiser.denoise_tensor`, with torch
+on the CPU, on the array calls' inputs (oracle, blind, outside [0, 1] and the other image shape
+it declares), each a CPU tensor holding its own copy of the image. For the others these rows
+are absent: their cells take the array path everywhere.
+
+``tensor output``
+    The calls with a sigma (oracle, outside [0, 1], the other image shape) return what the
+    runner accepts on the tensor path
+    (:func:`bench.run.worker.check_output_tensor`, whose messages the row repeats): a
+    floating-point torch tensor of the input's shape on the input's device, with finite values.
+``tensor blind``
+    The same for the call with ``sigma=None``.
+``tensor agrees with array``
+    Each tensor output is within :data:`TENSOR_TOLERANCE` (absolute, [0, 1] units) of the
+    array path of the same code on the same input and sigma, so a cell reads the same on either
+    path. For most classes that is ``denoise`` (the learned models: bit-identical). A class
+    whose array path on the CPU is separate CPU code, its tensor path a torch port of it (the
+    classical methods of :mod:`denoisers.on_device`), says so by providing
+    ``denoise_tensor_on(device, array, sigma)``, the array path it runs when set up on a GPU;
+    the tensor path is compared with that on ``"cpu"`` (oracle and blind calls), and with the
+    CPU code (every call) within :data:`PORT_TOLERANCE` only: one 8-bit level, since the two
+    implementations round differently (documented per method in
+    :mod:`denoisers.torch_classical`; a cell records its device).
+``tensor input unchanged``
+    No call writes into the tensor it was given (the runner hands a class that declares
+    ``keeps_input = True`` the tensor it keeps on the device).
+
 ``within timeout``
-    Every call finishes within the cell timeout; the row reports the seconds of a warmed-up
-    call and megapixels per second (no threshold).
+    Every call, tensor calls included, finishes within the cell timeout; the row reports the
+    seconds of a warmed-up array call and megapixels per second (no threshold).
 
 Noises (default parameters; levels outside the declared range are never used):
 
@@ -92,6 +123,13 @@ DEFAULT_TIMEOUT = 600.0
 NONDETERMINISTIC_TOLERANCE = 1e-6
 #: Noise levels of the denoiser checks, 8-bit units.
 SIGMA, SIGMA_OUTSIDE = 25.0, 50.0
+#: Largest absolute difference ([0, 1] units) between the tensor path and the array path of the
+#: same code: a 400th of an 8-bit level, room for float32 sums taken in another order.
+TENSOR_TOLERANCE = 1e-5
+#: Largest absolute difference between a torch port's tensor path and the CPU code it ports
+#: (classes with ``denoise_tensor_on``): one 8-bit level. The built-ins' worst is 1e-3 (TV
+#: stopping one iteration apart); a wrong sigma unit or channel order moves far more.
+PORT_TOLERANCE = 1 / 255
 
 
 @dataclass(frozen=True)
@@ -255,10 +293,54 @@ def check_denoiser(name: str, registry=None, *,
     add(_protected(_gray_and_colour, first, calls[_shape_label(other)], noisy.shape,
                    other.shape, declared))
     add(_protected(_deterministic, first, second, getattr(cls, "deterministic", True)))
-    add(_protected(_input_unchanged, calls))
+    keeps_input = bool(getattr(cls, "keeps_input", False))
+    add(_protected(_input_unchanged, calls, keeps_input))
     add(_protected(_oracle_and_blind, first, calls["blind"]))
-    add(_protected(_within_timeout, calls, second, noisy.shape, timeout))
+
+    timed_calls = dict(calls)
+    if _has_tensor_path(denoiser, add):
+        inputs = {"oracle": (noisy, SIGMA / 255), "blind": (noisy, None),
+                  "outside [0, 1]": (outside, SIGMA_OUTSIDE / 255)}
+        if (1 if other.ndim == 2 else other.shape[-1]) in declared:
+            inputs[_shape_label(other)] = (other, SIGMA / 255)
+        tensors = {label: guard.denoise_tensor(denoiser, image, sigma)
+                   for label, (image, sigma) in inputs.items()}
+        arrays = {label: first if label == "oracle" else calls[label] for label in inputs}
+        port = getattr(denoiser, "denoise_tensor_on", None)
+        if callable(port):
+            # The port's array path is the tensor path's code between two copies: the oracle
+            # and blind calls (blind estimates sigma its own way) show where the two differ.
+            same_code = {label: guard.call(_port_call(port, *inputs[label]))
+                         for label in ("oracle", "blind")}
+            cpu_code = arrays
+            timed_calls.update({f"denoise_tensor_on {label}": outcome
+                                for label, outcome in same_code.items()})
+        else:
+            same_code, cpu_code = arrays, None
+        shapes = {label: image.shape for label, (image, _) in inputs.items()}
+        add(_protected(_tensor_output, {label: outcome for label, outcome in tensors.items()
+                                        if label != "blind"}, shapes))
+        add(_protected(_tensor_blind, tensors["blind"], noisy.shape))
+        add(_protected(_tensor_agrees, tensors, shapes, same_code, cpu_code))
+        add(_protected(_tensor_input_unchanged, tensors, keeps_input))
+        timed_calls.update({f"tensor {label}": outcome for label, outcome in tensors.items()})
+    add(_protected(_within_timeout, timed_calls, second, noisy.shape, timeout))
     return report
+
+
+def _has_tensor_path(denoiser, add) -> bool:
+    """``denoiser.supports_tensor()``; when it raises, False after recording a failed
+    "tensor path" check."""
+    try:
+        return bool(denoiser.supports_tensor())
+    except Exception as error:
+        add(CheckResult("tensor path", False, f"supports_tensor() raised {_one_line(error)}"))
+        return False
+
+
+def _port_call(port, image: np.ndarray, sigma: float | None) -> Callable[[], object]:
+    """A call of ``denoise_tensor_on("cpu", ...)`` on a private copy of ``image``."""
+    return lambda: port("cpu", image.copy(), sigma)
 
 
 def _create(report: ContractReport, create, name: str):
@@ -440,6 +522,24 @@ class _Guard:
             outcome.wrote_input = not np.array_equal(given, image)
         return outcome
 
+    def denoise_tensor(self, denoiser, image: np.ndarray, sigma: float | None) -> _Outcome:
+        """Call ``denoiser.denoise_tensor`` on a CPU tensor holding a private copy of ``image``
+        and note writes into it."""
+        import torch
+
+        given = torch.from_numpy(image.copy())
+
+        def call():
+            denoiser.synchronize()
+            output = denoiser.denoise_tensor(given, sigma)
+            denoiser.synchronize()
+            return output
+
+        outcome = self.call(call)
+        if not outcome.timed_out and not outcome.skipped:
+            outcome.wrote_input = not np.array_equal(given.detach().numpy(), image)
+        return outcome
+
 
 def _as_array(outcome: _Outcome) -> tuple[np.ndarray | None, str]:
     """The call's output as an array, or None and why not."""
@@ -549,16 +649,24 @@ def _deterministic(first: _Outcome, second: _Outcome, declared: bool) -> CheckRe
                        f"{difference:.3g}{allowed}")
 
 
-@_named("input unchanged")
-def _input_unchanged(calls: dict[str, _Outcome]) -> CheckResult:
+def _unchanged(name: str, calls: dict[str, _Outcome], keeps_input: bool) -> CheckResult:
     wrote = [label for label, outcome in calls.items() if outcome.wrote_input]
     if wrote:
-        return CheckResult("input unchanged", False,
-                           f"wrote into its input in calls: {', '.join(wrote)}")
+        detail = f"wrote into its input in calls: {', '.join(wrote)}"
+        if keeps_input:
+            detail += ("; its declaration keeps_input = True is wrong (the runner hands it the "
+                       "noisy image it keeps for the next cells, without a copy)")
+        return CheckResult(name, False, detail)
     finished = [o for o in calls.values() if not (o.timed_out or o.skipped)]
     if not finished:
-        return CheckResult("input unchanged", False, "no call finished")
-    return CheckResult("input unchanged", True, f"{len(finished)} calls, none wrote into it")
+        return CheckResult(name, False, "no call finished")
+    declared = ", as it declares (keeps_input = True)" if keeps_input else ""
+    return CheckResult(name, True, f"{len(finished)} calls, none wrote into it{declared}")
+
+
+@_named("input unchanged")
+def _input_unchanged(calls: dict[str, _Outcome], keeps_input: bool) -> CheckResult:
+    return _unchanged("input unchanged", calls, keeps_input)
 
 
 @_named("oracle and blind")
@@ -568,6 +676,107 @@ def _oracle_and_blind(oracle: _Outcome, blind: _Outcome) -> CheckResult:
     if problems:
         return CheckResult("oracle and blind", False, "; ".join(problems))
     return CheckResult("oracle and blind", True, f"sigma {SIGMA:g}/255 and None")
+
+
+# --- denoisers: the tensor path -----------------------------------------------------------
+
+
+def _tensor_problem(outcome: _Outcome, shape: tuple) -> str:
+    """Why the runner would refuse the call's output on the tensor path, or an empty string."""
+    if not outcome.ok:
+        return outcome.describe()
+    import torch
+
+    from bench.run.worker import check_output_tensor
+
+    try:
+        check_output_tensor(outcome.value, shape, torch.device("cpu"))
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
+@_named("tensor output")
+def _tensor_output(calls: dict[str, _Outcome], shapes: dict[str, tuple]) -> CheckResult:
+    calls_with = {}  # problem -> the calls that have it, in order
+    for label, outcome in calls.items():
+        if problem := _tensor_problem(outcome, shapes[label]):
+            calls_with.setdefault(problem, []).append(label)
+    if calls_with:
+        return CheckResult("tensor output", False, "; ".join(
+            f"{', '.join(labels)}: {problem}" for problem, labels in calls_with.items()))
+    dtypes = sorted({str(outcome.value.dtype).removeprefix("torch.") for outcome in calls.values()})
+    seen = ", ".join(sorted({str(shapes[label]) for label in calls}))
+    return CheckResult("tensor output", True, f"{'/'.join(dtypes)} on cpu, {seen}, finite")
+
+
+@_named("tensor blind")
+def _tensor_blind(blind: _Outcome, shape: tuple) -> CheckResult:
+    problem = _tensor_problem(blind, shape)
+    return CheckResult("tensor blind", not problem,
+                       f"sigma None: {problem}" if problem else "sigma None, valid output")
+
+
+def _largest_difference(tensors: dict[str, _Outcome], shapes: dict[str, tuple],
+                        references: dict[str, _Outcome],
+                        what: str) -> tuple[float, str, str]:
+    """The largest absolute difference between the tensor outputs and ``references`` over
+    the calls of ``references``, and the call it is at; or, as the third item, why they cannot
+    be compared."""
+    worst, at = 0.0, ""
+    for label, reference in references.items():
+        outcome = tensors[label]
+        problem = _tensor_problem(outcome, shapes[label])
+        if problem:
+            return math.nan, label, f"{label}: no tensor output to compare ({problem})"
+        expected, why = _as_array(reference)
+        if expected is None:
+            return math.nan, label, f"{label}: {what} gave no output to compare ({why})"
+        got = outcome.value.detach().cpu().numpy().astype(np.float64)
+        if expected.shape != got.shape:
+            return math.nan, label, (f"{label}: {what} gave shape {expected.shape}, "
+                                     f"the tensor path {got.shape}")
+        difference = float(np.max(np.abs(got - expected.astype(np.float64))))
+        if not difference <= worst:  # a NaN difference is the worst
+            worst, at = difference, label
+            if math.isnan(difference):
+                break
+    return worst, at, ""
+
+
+@_named("tensor agrees with array")
+def _tensor_agrees(tensors: dict[str, _Outcome], shapes: dict[str, tuple],
+                   same_code: dict[str, _Outcome],
+                   cpu_code: dict[str, _Outcome] | None) -> CheckResult:
+    name = "tensor agrees with array"
+    what = "the array path" if cpu_code is None else "denoise_tensor_on('cpu')"
+    worst, at, problem = _largest_difference(tensors, shapes, same_code, what)
+    if problem:
+        return CheckResult(name, False, problem)
+    if not worst <= TENSOR_TOLERANCE:
+        hint = ("; a class whose array path on the CPU is separate CPU code provides "
+                "denoise_tensor_on(device, array, sigma), the array path of its torch code "
+                "(as denoisers.on_device.RunsOnCuda does)" if cpu_code is None else "")
+        return CheckResult(name, False, f"{at} call: differs from {what} by up to {worst:.3g}, "
+                           f"more than {TENSOR_TOLERANCE:g}{hint}")
+    calls = ", ".join(same_code)
+    detail = (f"bit-identical to {what} ({calls})" if worst == 0
+              else f"within {worst:.1e} of {what} ({calls}; allowed {TENSOR_TOLERANCE:g})")
+    if cpu_code is not None:
+        port, at, problem = _largest_difference(tensors, shapes, cpu_code, "the CPU array path")
+        if problem:
+            return CheckResult(name, False, problem)
+        if not port <= PORT_TOLERANCE:
+            return CheckResult(name, False, f"{at} call: differs from its CPU array path by up "
+                               f"to {port:.3g}, more than one 8-bit level ({PORT_TOLERANCE:.2g}): "
+                               "a torch port may round differently, not compute something else")
+        detail += f"; its CPU array path within {port:.1e} (allowed {PORT_TOLERANCE:.2g})"
+    return CheckResult(name, True, detail)
+
+
+@_named("tensor input unchanged")
+def _tensor_input_unchanged(calls: dict[str, _Outcome], keeps_input: bool) -> CheckResult:
+    return _unchanged("tensor input unchanged", calls, keeps_input)
 
 
 @_named("within timeout")

@@ -39,15 +39,90 @@ def test_contract_builtin_passes(kind, name):
     assert report.passed, failed
 
 
+ARRAY_CHECKS = ["set up", "output shape", "floating dtype", "finite values",
+                "input outside [0, 1]", "grayscale and colour", "deterministic", "input unchanged",
+                "oracle and blind"]
+TENSOR_CHECKS = ["tensor output", "tensor blind", "tensor agrees with array",
+                 "tensor input unchanged"]
+
+
 def test_contract_denoiser_runs_every_check_and_reports_throughput():
     report = check_kind("denoiser", "median", default_registry())
-    assert [r.check for r in report.results] == [
-        "set up", "output shape", "floating dtype", "finite values", "input outside [0, 1]",
-        "grayscale and colour", "deterministic", "input unchanged", "oracle and blind",
-        "within timeout"]
+    assert [r.check for r in report.results] == ARRAY_CHECKS + TENSOR_CHECKS + ["within timeout"]
     outside = report.results[4].detail
     assert outside.startswith("input in [-") and "1.1" in outside  # it did leave [0, 1]
     assert "MP/s" in report.results[-1].detail
+
+
+def test_contract_denoiser_without_tensor_path_has_no_tensor_rows(broken_registry):
+    report = check_kind("denoiser", "smooth", broken_registry)
+    assert [r.check for r in report.results] == ARRAY_CHECKS + ["within timeout"]
+
+
+@pytest.mark.parametrize("name, cpu_code", [("dncnn", False), ("nlm", True)])
+def test_contract_tensor_path_is_compared_with_the_array_path_of_its_code(name, cpu_code):
+    """A learned model against ``denoise``; a torch port against ``denoise_tensor_on``, and its
+    CPU code within one 8-bit level only."""
+    registry = default_registry()
+    for module in registry.get("denoiser", name).missing():
+        require(module)
+    result = {r.check: r for r in check_kind("denoiser", name, registry).results}
+    agreement = result["tensor agrees with array"]
+    assert agreement.passed, agreement.detail
+    if cpu_code:
+        # blind: the tensor path may estimate sigma in torch, the port's array path in NumPy
+        assert "to denoise_tensor_on('cpu') (oracle, blind" in agreement.detail
+        assert "its CPU array path within" in agreement.detail
+    else:
+        assert agreement.detail == ("bit-identical to the array path "
+                                    "(oracle, blind, outside [0, 1], colour)")
+
+
+def test_contract_tensor_output_says_what_the_runner_records(broken_registry):
+    """The row gives the runner's reason for failing a cell on the tensor path, word for word."""
+    from bench.plan import Cell
+    from bench.run.worker import CellRunner, WorkerConfig
+
+    report = check_kind("denoiser", "tensor_returns_uint8", broken_registry)
+    detail = {r.check: r.detail for r in report.results}["tensor output"]
+    cell = Cell(dataset="skimage", image="camera", noise="gaussian", level=25.0,
+                noise_params=(), seed=0, mode="oracle", denoiser="tensor_returns_uint8",
+                params=(), device="cpu")
+    runner = CellRunner(WorkerConfig(crop=64, tensor_path="always"), broken_registry)
+    record = runner.run(cell).record
+    assert record.status != "ok"
+    reason = record.error.removeprefix("ValueError: ")
+    assert reason == "returned dtype uint8, expected a floating-point array with values in [0, 1]"
+    assert detail == f"oracle, outside [0, 1], colour: {reason}"
+
+
+def test_contract_tensor_disagreement_names_the_call_and_the_tolerance(broken_registry):
+    report = check_kind("denoiser", "tensor_clamps", broken_registry)
+    (failure,) = report.failures
+    assert failure.check == "tensor agrees with array"
+    assert failure.detail.startswith("outside [0, 1] call: differs from the array path by up to")
+    assert "more than 1e-05" in failure.detail and "denoise_tensor_on" in failure.detail
+
+
+def test_contract_wrong_torch_port_fails_against_its_cpu_code(broken_registry):
+    report = check_kind("denoiser", "port_computes_something_else", broken_registry)
+    (failure,) = report.failures
+    assert failure.check == "tensor agrees with array"
+    assert "differs from its CPU array path" in failure.detail
+    assert "more than one 8-bit level" in failure.detail
+
+
+@pytest.mark.parametrize("name, check", [("writes_into_input_declared", "input unchanged"),
+                                         ("tensor_writes_into_input", "tensor input unchanged")])
+def test_contract_wrong_keeps_input_declaration_is_named(broken_registry, name, check):
+    (failure,) = check_kind("denoiser", name, broken_registry).failures
+    assert failure.check == check
+    assert "its declaration keeps_input = True is wrong" in failure.detail
+
+
+def test_contract_undeclared_writes_fail_without_blaming_a_declaration(broken_registry):
+    (failure,) = check_kind("denoiser", "writes_into_input", broken_registry).failures
+    assert failure.check == "input unchanged" and "keeps_input" not in failure.detail
 
 
 @pytest.mark.parametrize("kind,name", [("denoiser", "example_box"), ("noise", "example_uniform")])
@@ -101,12 +176,21 @@ def test_contract_hanging_denoiser_fails_within_timeout_and_returns(broken_regis
 
 def test_contract_name_registered_as_several_kinds_is_checked_as_each():
     registry = Registry()
-    registry.add("denoiser", "twin", "denoisers.filters:Median", "a denoiser")
+    registry.add("denoiser", "twin", "denoisers.wavelet:WaveletBayesShrink", "a denoiser")
     registry.add("noise", "twin", "noises.gaussian:Gaussian", "a noise")
     registry.add("dataset", "twin", "bench.datasets:SkimageSamples", "a dataset")
     reports = check("twin", registry)
     assert [(r.kind, r.passed) for r in reports] == [("denoiser", True), ("noise", True)]
     assert [r.kind for r in check("twin", registry, kind="noise")] == ["noise"]
+
+
+def test_contract_builtin_class_under_another_name_passes():
+    """A plugin may register a built-in class under a name of its own: the registry then sets
+    the instance's ``name``, and the tensor path must still find the method's torch version."""
+    registry = Registry()
+    registry.add("denoiser", "my_median", "denoisers.filters:Median", "a built-in, renamed")
+    report = check_kind("denoiser", "my_median", registry)
+    assert report.passed, [(r.check, r.detail) for r in report.failures]
 
 
 def test_contract_unknown_name_suggests_the_closest():
@@ -133,10 +217,11 @@ def test_cli_check_plugin_builtin_prints_a_passing_table(wide_console, capsys):
     assert cli.main(["check-plugin", "median"]) == 0
     out = capsys.readouterr().out
     assert "denoiser median (built-in)" in out
-    table, summary, _ = out.partition("10 checks, 0 failed")
+    table, summary, _ = out.partition("14 checks, 0 failed")
     assert summary
     assert "floating dtype" in table and "float32" in table
-    assert table.count(" pass ") == 10 and "fail" not in table
+    assert "tensor agrees with array" in table
+    assert table.count(" pass ") == 14 and "fail" not in table
 
 
 def test_cli_check_plugin_unknown_name_is_one_line_and_exit_2(capsys):
@@ -154,6 +239,15 @@ def test_cli_check_plugin_failures_exit_1_naming_the_checks(monkeypatch, wide_co
     assert "8 checks, 2 failed" in captured.out
     assert ("2 check(s) failed: noise ignores_seed: seeding; "
             "metric mse_higher_is_better: identity is best") in captured.err
+
+
+def test_cli_check_plugin_names_a_failed_tensor_check(monkeypatch, wide_console, capsys):
+    monkeypatch.setattr("bench.registry.default_registry", broken_plugin.make_registry)
+    assert cli.main(["check-plugin", "tensor_writes_into_input"]) == EXIT_CHECK_FAILED
+    captured = capsys.readouterr()
+    assert "14 checks, 1 failed" in captured.out
+    assert ("1 check(s) failed: denoiser tensor_writes_into_input: tensor input unchanged"
+            in captured.err)
 
 
 def test_cli_check_plugin_kind_option_limits_the_kinds(monkeypatch, wide_console, capsys):

@@ -2,7 +2,8 @@
 
 Each broken class breaks one rule of :mod:`bench.contract`; :data:`BROKEN` says which checks
 each must fail, and nothing else. A few well-behaved classes use the declarations the
-checks honour (``deterministic = False``, ``channels = (1,)``). :func:`make_registry` is a
+checks honour (``deterministic = False``, ``channels = (1,)``, ``keeps_input = True``, a tensor
+path, ``denoise_tensor_on``). :func:`make_registry` is a
 ``registry_factory``; :func:`register` is an entry-point ``register`` function, so a fake
 installed distribution can name it (``conftest.fake_plugin``). This module must be
 importable by name: the tests' conftest puts ``tests/plugins`` on ``sys.path``.
@@ -131,6 +132,110 @@ class Hangs(_Smooth):
         return noisy
 
 
+class WritesIntoInputDeclared(WritesIntoInput):
+    """Smooths its input in place, and declares that it never writes into it."""
+
+    keeps_input = True
+
+
+def _mean3(plane):
+    """The 3x3 mean of an (H, W) tensor, edges replicated (SciPy's ``reflect`` at this width)."""
+    import torch.nn.functional as F
+
+    padded = F.pad(plane[None, None], (1, 1, 1, 1), mode="replicate")
+    return F.avg_pool2d(padded, 3, stride=1)[0, 0]
+
+
+@dataclass
+class _TorchSmooth(Denoiser):
+    """A correct 3x3 mean filter written in torch: its array path is its tensor hook between two
+    host copies, as :class:`bench.interfaces.Denoiser` recommends. Spoiled below one way each."""
+
+    name = "torch_smooth"
+    colour = "per_channel"
+    keeps_input = True
+
+    def _denoise(self, noisy, sigma):
+        import torch
+
+        return _TorchSmooth._denoise_tensor(self, torch.from_numpy(noisy), sigma).numpy()
+
+    def _denoise_tensor(self, noisy, sigma):
+        return _mean3(noisy)
+
+
+class TensorReturnsUint8(_TorchSmooth):
+    """The tensor path returns 8-bit values 0-255."""
+
+    def _denoise_tensor(self, noisy, sigma):
+        import torch
+
+        return torch.round(_mean3(noisy).clamp(0, 1) * 255).to(torch.uint8)
+
+
+@dataclass
+class TensorChannelsFirst(_TorchSmooth):
+    """The tensor path hands colour back in torch's (C, H, W) layout."""
+
+    colour = "native"
+
+    def _denoise(self, noisy, sigma):
+        if noisy.ndim == 2:
+            return super()._denoise(noisy, sigma)
+        return np.stack([super(TensorChannelsFirst, self)._denoise(noisy[..., c], sigma)
+                         for c in range(noisy.shape[-1])], axis=-1)
+
+    def _denoise_tensor(self, noisy, sigma):
+        import torch
+
+        if noisy.ndim == 2:
+            return _mean3(noisy)
+        return torch.stack([_mean3(noisy[..., c]) for c in range(noisy.shape[-1])])
+
+
+class TensorClamps(_TorchSmooth):
+    """The tensor path clips its output to [0, 1]; the array path does not."""
+
+    def _denoise_tensor(self, noisy, sigma):
+        return _mean3(noisy).clamp(0, 1)
+
+
+class TensorWritesIntoInput(_TorchSmooth):
+    """The tensor path smooths its input in place (and the class declares keeps_input)."""
+
+    def _denoise_tensor(self, noisy, sigma):
+        noisy.copy_(_mean3(noisy))
+        return noisy.clone()
+
+
+@dataclass
+class _PortedSmooth(_Smooth):
+    """The SciPy mean filter with a torch port as its tensor path: its array path on the CPU
+    stays SciPy, and ``denoise_tensor_on`` is the array path of the port (as
+    :class:`denoisers.on_device.RunsOnCuda` has it). The two round differently: allowed."""
+
+    name = "ported_smooth"
+
+    def _denoise_tensor(self, noisy, sigma):
+        return _mean3(noisy)
+
+    def denoise_tensor_on(self, device, noisy, sigma, *, noise=None):
+        import torch
+
+        image = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32)).to(device)
+        return self.denoise_tensor(image, sigma, noise=noise).cpu().numpy()
+
+
+class PortComputesSomethingElse(_PortedSmooth):
+    """The torch port is a 5x5 mean filter, not the 3x3 one of the CPU code."""
+
+    def _denoise_tensor(self, noisy, sigma):
+        import torch.nn.functional as F
+
+        padded = F.pad(noisy[None, None], (2, 2, 2, 2), mode="replicate")
+        return F.avg_pool2d(padded, 5, stride=1)[0, 0]
+
+
 class _Additive(Noise):
     """Correct additive uniform noise, spoiled below one way each."""
 
@@ -252,6 +357,15 @@ BROKEN = {
     "bad_attributes": ("metric", "BadAttributes", {"declared attributes"}),
     "log_metric": ("metric", "LogMetric", {"finite on a noisy pair"}),
     "gray_only_metric": ("metric", "GrayOnlyMetric", {"grayscale and colour"}),
+    "writes_into_input_declared": ("denoiser", "WritesIntoInputDeclared", {"input unchanged"}),
+    "tensor_returns_uint8": ("denoiser", "TensorReturnsUint8",
+                             {"tensor output", "tensor blind", "tensor agrees with array"}),
+    "tensor_channels_first": ("denoiser", "TensorChannelsFirst",
+                              {"tensor output", "tensor agrees with array"}),
+    "tensor_clamps": ("denoiser", "TensorClamps", {"tensor agrees with array"}),
+    "tensor_writes_into_input": ("denoiser", "TensorWritesIntoInput", {"tensor input unchanged"}),
+    "port_computes_something_else": ("denoiser", "PortComputesSomethingElse",
+                                     {"tensor agrees with array"}),
 }
 
 #: Classes that use a declaration the checks honour, and pass.
@@ -259,6 +373,8 @@ WELL_DECLARED = {
     "jitters": ("denoiser", "Jitters"),
     "gray_only_declared": ("denoiser", "GrayOnlyDeclared"),
     "smooth": ("denoiser", "_Smooth"),
+    "torch_smooth": ("denoiser", "_TorchSmooth"),
+    "ported_smooth": ("denoiser", "_PortedSmooth"),
     "additive": ("noise", "_Additive"),
 }
 
