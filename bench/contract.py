@@ -510,34 +510,31 @@ class _Guard:
     def denoise(self, denoiser, image: np.ndarray, sigma: float | None) -> _Outcome:
         """Call ``denoiser.denoise`` on a private copy of ``image`` and note writes into it."""
         given = image.copy()
-
-        def call():
-            denoiser.synchronize()
-            output = denoiser.denoise(given, sigma)
-            denoiser.synchronize()
-            return output
-
-        outcome = self.call(call)
-        if not outcome.timed_out and not outcome.skipped:
-            outcome.wrote_input = not np.array_equal(given, image)
-        return outcome
+        return self._watched(denoiser, denoiser.denoise, given, given, image, sigma)
 
     def denoise_tensor(self, denoiser, image: np.ndarray, sigma: float | None) -> _Outcome:
         """Call ``denoiser.denoise_tensor`` on a CPU tensor holding a private copy of ``image``
         and note writes into it."""
         import torch
 
-        given = torch.from_numpy(image.copy())
+        given = image.copy()
+        return self._watched(denoiser, denoiser.denoise_tensor, torch.from_numpy(given), given,
+                             image, sigma)
+
+    def _watched(self, denoiser, method, argument, given: np.ndarray, image: np.ndarray,
+                 sigma: float | None) -> _Outcome:
+        """``method(argument, sigma)``, synchronised, under :meth:`call`; ``given`` is the
+        array behind ``argument``, compared with ``image`` afterwards."""
 
         def call():
             denoiser.synchronize()
-            output = denoiser.denoise_tensor(given, sigma)
+            output = method(argument, sigma)
             denoiser.synchronize()
             return output
 
         outcome = self.call(call)
         if not outcome.timed_out and not outcome.skipped:
-            outcome.wrote_input = not np.array_equal(given.detach().numpy(), image)
+            outcome.wrote_input = not np.array_equal(given, image)
         return outcome
 
 
