@@ -9,6 +9,7 @@ gets it through :func:`plugin_env`. The command line is tested in this process (
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -55,6 +56,19 @@ def reference_folder(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return folder
+
+
+@functools.cache
+def _reference_image(folder: str, name: str) -> np.ndarray:
+    from bench.datasets import open_dataset, read_image
+
+    return read_image(open_dataset(f"folder:{reference_folder(folder)}"), name)
+
+
+def reference_image(folder: str, name: str) -> np.ndarray:
+    """Image ``name`` of ``$BENCH_DATA_DIR/<folder>`` as the suite reads it (float32 in
+    [0, 1]): read once per test session, a fresh copy per call."""
+    return _reference_image(folder, name).copy()
 
 
 def require(module: str):

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import pywt  # scikit-image's estimate_sigma, and so blind mode, needs it
 import skimage.data
-from conftest import reference_folder
+from conftest import reference_image
 from skimage.restoration import estimate_sigma as skimage_estimate
 
 from bench.sigma_estimate import NORMAL_MAD, estimate_sigma
@@ -56,13 +56,6 @@ def assert_agrees(noisy: np.ndarray, device) -> None:
 
 
 @functools.cache
-def set12(name: str) -> np.ndarray:
-    import imageio.v3 as iio
-
-    return (iio.imread(reference_folder("Set12") / name) / 255).astype(np.float32)
-
-
-@functools.cache
 def sample(name: str) -> np.ndarray:
     return (getattr(skimage.data, name)() / 255).astype(np.float32)
 
@@ -70,7 +63,7 @@ def sample(name: str) -> np.ndarray:
 @pytest.mark.parametrize("name", [f"{number:02d}.png" for number in range(1, 13)])
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_estimate_agrees_with_scikit_image_on_set12(name, sigma, device):
-    assert_agrees(add_noise(set12(name), sigma, seed=sigma), device)
+    assert_agrees(add_noise(reference_image("Set12", name), sigma, seed=sigma), device)
 
 
 # Whole images (512x512: 257x257 coefficients, an odd count) and odd crops (37x31: 20x17, an

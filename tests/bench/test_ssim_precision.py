@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import skimage.data
-from conftest import reference_folder
+from conftest import reference_image
 from skimage.metrics import structural_similarity
 
 from bench.fast_metrics import gaussian_window, ssim
@@ -34,12 +34,6 @@ def reference_ssim(reference, estimate):
     return structural_similarity(
         reference, estimate, data_range=1.0, gaussian_weights=True, sigma=1.5,
         use_sample_covariance=False, channel_axis=-1 if reference.ndim == 3 else None)
-
-
-def _read(path) -> np.ndarray:
-    import imageio.v3 as iio
-
-    return (iio.imread(path) / 255).astype(np.float32)
 
 
 # (folder, file names): gray 256x256 and 512x512 (Set12), gray 180x180 (Train400, the sweep's
@@ -81,7 +75,7 @@ def _worst(clean: np.ndarray, seed: int) -> tuple[float, str]:
 
 @pytest.mark.parametrize("folder,name", CASES, ids=[name for _, name in CASES])
 def test_ssim_precision_on_reference_images(folder, name):
-    clean = _read(reference_folder(folder) / name)
+    clean = reference_image(folder, name)
     difference, where = _worst(clean, seed=len(name))
     assert difference < TOLERANCE, f"{name}, {where}: {difference:.2e}"
 

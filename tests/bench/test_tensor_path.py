@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import reference_folder, require
+from conftest import reference_folder, reference_image, require
 from scipy import ndimage
 
 from bench.plan import Cell
@@ -33,9 +33,7 @@ PROTOCOLS = {**PRESETS, "border": Protocol(round8=True, border=4)}
 
 def set12(name: str) -> np.ndarray:
     """Image ``name`` of Set12 as float32 in [0, 1]."""
-    from bench.datasets import open_dataset, read_image
-
-    return read_image(open_dataset(f"folder:{reference_folder('Set12')}"), name)
+    return reference_image("Set12", name)
 
 
 def set12_image(kind: str) -> np.ndarray:
