@@ -139,8 +139,6 @@ def check_output(output, shape: tuple[int, ...]) -> np.ndarray:
     if not np.issubdtype(output.dtype, np.floating):
         raise ValueError(f"returned dtype {output.dtype}, expected a floating-point array "
                          "with values in [0, 1]")
-    # NaN propagates through min and max, and an inf is one of them: two reductions without
-    # the image-sized temporary of np.isfinite.
     if not _all_finite(output):
         raise ValueError("returned non-finite values (NaN or inf)")
     return output.astype(np.float32, copy=False)

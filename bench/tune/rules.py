@@ -76,7 +76,7 @@ def fit_rule(levels, values) -> Rule | None:
 
     ones = np.ones_like(x)
     (a, b), rss = _least_squares([ones, x], y)
-    best = Rule(float(a), float(b), r2=r2(rss))
+    best, best_rss = Rule(float(a), float(b), r2=r2(rss)), rss
     if len(np.unique(x)) >= 4 and rss > 1e-12 * total:  # an exact line needs no knot
         for knot in np.unique(x)[1:-1]:
             (pa, pb, pc), prss = _least_squares([ones, x, np.maximum(0.0, x - knot)], y)
