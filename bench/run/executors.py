@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 from bench.errors import InvalidParameterError
 
@@ -113,25 +115,109 @@ def clean_image(group: list) -> tuple[str, str]:
     return group[0].dataset, group[0].image
 
 
+#: Seconds of work a Dask task is sized to hold. Dask's own cost per task (about 6 ms of CPU
+#: on the 2-core machine, half of it in the scheduler and client) is then about 1 % of it,
+#: while results still reach the run directory, and the last groups still spread over the
+#: workers, within about a second.
+DASK_TASK_SECONDS = 0.5
+#: Tasks kept submitted per Dask worker thread: one running and one waiting, so that a worker
+#: does not idle for a round trip to this process between two tasks.
+DASK_IN_FLIGHT = 2
+
 #: The supervisors of a Dask worker process, one per (run, thread) with one worker process
 #: each, kept between the tasks of a run so that models stay loaded; closed when it ends.
 _DASK_SUPERVISORS: dict = {}
 
 
-def _dask_task(group, config, timeout, run: str):
-    """Runs on a Dask worker: the group's cells under a local supervisor; returns their results."""
+class _DaskTaskReport(NamedTuple):
+    """What a Dask task hands back (see :func:`_dask_task`)."""
+
+    #: ``(cell, result)`` per finished cell, ``result`` being what ``on_result`` takes, or a
+    #: ``(status, reason)`` tuple for ``on_lost``.
+    results: list
+    #: How many of the task's groups ran, from the first; the others go back to the queue.
+    ran: int
+    #: Wall time of those groups on the worker, in s.
+    seconds: float
+    #: Whether the task started its supervisor's worker process (its time is then no
+    #: measure of the groups).
+    started: bool
+
+
+def _dask_task(groups, config, timeout, run: str, stop_after: float) -> _DaskTaskReport:
+    """Runs on a Dask worker: ``groups`` in order under a local supervisor.
+
+    The first group runs alone; then as many of the others at once as the rest of
+    ``stop_after`` seconds holds at the pace of the first (one call keeps the supervisor's
+    worker fed between groups), and so on until the time is up: a task whose groups are
+    slower than its size assumed ends soon all the same, and hands back the groups it did
+    not start. Each cell keeps the supervisor's own deadline.
+    """
     import threading
+    import time
 
     from bench.run.supervisor import Supervisor
 
     key = (run, threading.get_ident())
     supervisor = _DASK_SUPERVISORS.get(key)
-    if supervisor is None:
+    started = supervisor is None
+    if started:
         supervisor = _DASK_SUPERVISORS[key] = Supervisor(config, 1, timeout)
-    results = []
-    supervisor.run([group], lambda cell, result: results.append((cell, result)),
-                   lambda cell, status, reason: results.append((cell, (status, reason))))
-    return results
+    results: list = []
+    begin, ran = time.monotonic(), 0
+    while ran < len(groups):
+        elapsed = time.monotonic() - begin
+        if ran and elapsed >= stop_after:
+            break
+        count = max(1, int((stop_after - elapsed) * ran / max(elapsed, 1e-9))) if ran else 1
+        supervisor.run(groups[ran:ran + count],
+                       lambda cell, result: results.append((cell, result)),
+                       lambda cell, status, reason: results.append((cell, (status, reason))))
+        ran = min(len(groups), ran + count)
+    return _DaskTaskReport(results, ran, time.monotonic() - begin, started)
+
+
+class _DaskQueue:
+    """The groups no Dask task holds yet, and how many the next task takes.
+
+    Groups wait in the order given, those of one clean image (:func:`clean_image`) together,
+    so that a task's groups share few images and its worker reads each once. A task takes
+    the next ones: as many as :data:`DASK_TASK_SECONDS` hold at the seconds per group of the
+    last task measured (one group until a task has been measured), and at most an equal share
+    of what is left among the tasks that may be in flight, so that few images on many
+    workers, and the end of any sweep, leave no worker idle while another has a queue. Slow
+    groups thus go one per task, as if unbatched.
+    """
+
+    def __init__(self, groups: list[list]):
+        images: dict[tuple[str, str], list[list]] = {}
+        for group in groups:
+            images.setdefault(clean_image(group), []).append(group)
+        self._groups = deque(group for same in images.values() for group in same)
+        self._per_group = 0.0  # seconds; 0: nothing measured yet
+
+    def __bool__(self) -> bool:
+        return bool(self._groups)
+
+    def size(self, tasks: int) -> int:
+        """Groups for the next task while ``tasks`` tasks may be in flight."""
+        if self._per_group <= 0:
+            return 1
+        share = -(-len(self._groups) // max(1, tasks))
+        return max(1, min(share, int(DASK_TASK_SECONDS / self._per_group)))
+
+    def take(self, tasks: int) -> list[list]:
+        """The next task's groups (see :meth:`size`)."""
+        return [self._groups.popleft() for _ in range(self.size(tasks))]
+
+    def put_back(self, groups: list[list]) -> None:
+        """Return groups a task did not start to the front, in order."""
+        self._groups.extendleft(reversed(groups))
+
+    def measured(self, groups: int, seconds: float) -> None:
+        """A task ran ``groups`` groups in ``seconds`` s on its worker."""
+        if groups and seconds > 0:
+            self._per_group = seconds / groups
 
 
 def _close_dask_supervisors(run: str, kill: bool = False) -> int:
@@ -150,12 +236,17 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
               timeout: float, scheduler: str | None = None) -> None:
     """Run the cells on a Dask cluster: a new local one, or the one at ``scheduler``.
 
-    Each task is one group of cells (one noisy image); on the worker it runs under a
-    supervised child process, so a hung or crashing cell is stopped there and recorded. The
-    child is a new interpreter started with :mod:`subprocess`, which Dask's daemonic worker
-    processes are allowed to start. Before the client closes, every Dask worker closes its
-    supervisors (:func:`_close_dask_supervisors`), which ends their processes and the
-    process groups of the helpers they started.
+    Each task is a batch of groups, sized by :class:`_DaskQueue` to about
+    :data:`DASK_TASK_SECONDS` of work (a single group when groups are slower), with
+    :data:`DASK_IN_FLIGHT` tasks submitted per worker thread of the cluster; a task whose
+    groups run slower than measured stops starting them after twice that time and hands the
+    rest back to the queue. On the worker the groups run under a supervised child process,
+    so a hung or crashing cell is stopped there and recorded, and only that cell. The child
+    is a new interpreter started with :mod:`subprocess`, which Dask's daemonic worker
+    processes are allowed to start. A task that fails on Dask's side (its Dask worker lost,
+    after Dask's own retries) records every cell it held as failed. Before the client closes,
+    every Dask worker closes its supervisors (:func:`_close_dask_supervisors`), which ends
+    their processes and the process groups of the helpers they started.
     """
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -163,6 +254,7 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
         raise InvalidParameterError(
             "--executor dask needs dask.distributed: pip install 'denoise-bench[dask]'") from None
     from bench.errors import WorkerStartError
+    from bench.run.worker import one_line
 
     if scheduler:
         client, cluster = Client(scheduler, timeout="20s"), None
@@ -171,22 +263,37 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
                                dashboard_address=None)
         client = Client(cluster)
     run, completed, futures = uuid.uuid4().hex, False, {}
+    queue, finished = _DaskQueue(groups), as_completed()
+
+    def submit() -> None:
+        # The cluster's threads are read each time: workers may join or leave during a run.
+        tasks = DASK_IN_FLIGHT * max(1, sum(client.nthreads().values()))
+        while queue and len(futures) < tasks:
+            batch = queue.take(tasks)
+            future = client.submit(_dask_task, batch, config, timeout, run,
+                                   2 * DASK_TASK_SECONDS, pure=False)
+            futures[future] = batch
+            finished.add(future)
+
     try:
-        futures = {client.submit(_dask_task, group, config, timeout, run, pure=False): group
-                   for group in groups}
-        for future in as_completed(futures):
-            group = futures[future]
+        submit()
+        for future in finished:
+            batch = futures.pop(future)
             try:
-                results = future.result()
+                report = future.result()
             except WorkerStartError:
                 raise
             except Exception as error:  # the Dask worker itself was lost
-                from bench.run.worker import one_line
-
-                for cell in group:
-                    on_lost(cell, "failed", f"DaskTaskFailed: {one_line(error)}")
+                submit()
+                for group in batch:
+                    for cell in group:
+                        on_lost(cell, "failed", f"DaskTaskFailed: {one_line(error)}")
                 continue
-            for cell, result in results:
+            queue.put_back(batch[report.ran:])
+            if not report.started:
+                queue.measured(report.ran, report.seconds)
+            submit()  # before recording, so that the workers are kept fed meanwhile
+            for cell, result in report.results:
                 if isinstance(result, tuple):
                     on_lost(cell, *result)
                 else:

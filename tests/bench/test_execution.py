@@ -6,10 +6,12 @@ caller's ``sys.path``, with no ``PYTHONPATH`` set here.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,110 @@ def test_dask_local_cluster_matches_serial_and_isolates_faults(tmp_path):
     assert set(dask_run.loc[dask_run["denoiser"] == "hangs", "status"]) == {"timeout"}
     died = dask_run[dask_run["denoiser"] == "exits_worker"]
     assert set(died["status"]) == {"failed"} and died["error"].str.contains("exit code 3").all()
+
+
+def test_dask_queue_sizes_tasks_by_measured_time_and_share():
+    """The Dask executor's batches: one group until a task is measured, then what
+    ``DASK_TASK_SECONDS`` holds, at most an equal share of what is left; an image's groups
+    together, handed-back groups first."""
+    from types import SimpleNamespace
+
+    from bench.run.executors import DASK_TASK_SECONDS, _DaskQueue
+
+    groups = [[SimpleNamespace(dataset="d", image=image, level=level)]
+              for level in range(20) for image in "ab"]  # the two images interleaved
+    queue = _DaskQueue(groups)
+
+    def take(tasks):
+        return [(group[0].image, group[0].level) for group in queue.take(tasks)]
+
+    assert take(4) == [("a", 0)]  # nothing measured yet
+    queue.measured(20, 3.9 * DASK_TASK_SECONDS)  # 5 groups to a task
+    assert take(4) == [("a", level) for level in range(1, 6)]
+    queue.put_back([groups[2 * level] for level in (4, 5)])  # a task did not start a4, a5
+    assert take(4) == [("a", level) for level in range(4, 9)]
+    queue.measured(1, DASK_TASK_SECONDS / 1000)  # fast: the share of 31 left over 4 tasks binds
+    assert take(4) == [("a", level) for level in range(9, 17)]
+    queue.measured(1, 10 * DASK_TASK_SECONDS)  # slow groups go one at a time
+    assert take(4) == [("a", 17)]
+    queue.measured(1, DASK_TASK_SECONDS / 1000)
+    assert take(1) == [("a", 18), ("a", 19)] + [("b", level) for level in range(20)]
+    assert not queue
+
+
+def test_dask_task_times_out_a_cell_and_hands_back_the_groups_it_did_not_start():
+    """A task's cells keep their deadline; once its time is up it starts no further group."""
+    from bench.plan import make_plan
+    from bench.registry import build_registry
+    from bench.run.executors import _close_dask_supervisors, _dask_task
+    from bench.run.runner import worker_config
+
+    plan = make_plan(sweep("hangs", "median", limit=1, seeds=[0, 1, 2],
+                           noises=[NoiseSpec("gaussian", (25,))]), build_registry(FACTORY))
+    config, groups, run = worker_config(plan, FACTORY), plan.groups(), uuid.uuid4().hex
+    try:
+        report = _dask_task(groups, config, 5, run, 1.0)
+        outcomes = [(cell.denoiser,
+                     result[0] if isinstance(result, tuple) else result.record.status)
+                    for cell, result in report.results]
+        assert outcomes == [("hangs", "timeout"), ("median", "ok")]  # the group went on
+        assert report.ran == 1 and report.started and report.seconds >= 5
+        medians = [[cell for cell in group if cell.denoiser == "median"] for group in groups]
+        again = _dask_task(medians, config, 5, run, 60.0)  # the same worker process, in time
+        assert again.ran == 3 and not again.started
+        assert [cell for cell, _ in again.results] == [group[0] for group in medians]
+        assert {result.record.status for _, result in again.results} == {"ok"}
+    finally:
+        assert _close_dask_supervisors(run) == 1
+
+
+def test_dask_batches_match_serial_and_a_lost_dask_worker_fails_only_its_task(tmp_path,
+                                                                              monkeypatch):
+    """Tasks of several groups: cells as in ``serial``, a dead cell worker costs its cell only,
+    and a task whose Dask worker dies records the cells it held, and no others, as failed."""
+    require("dask.distributed")
+    import dask
+
+    import bench.run.executors as executors
+
+    monkeypatch.setattr(executors, "DASK_TASK_SECONDS", 600.0)  # tasks take their full share
+    monkeypatch.setattr(executors, "DASK_IN_FLIGHT", 1)
+    batches = []
+    take = executors._DaskQueue.take
+    monkeypatch.setattr(executors._DaskQueue, "take",
+                        lambda queue, tasks: batches.append(take(queue, tasks)) or batches[-1])
+
+    def kills_its_dask_worker(groups, *args):
+        """Pickled by value: the worker's own ``_dask_task``, unless the task holds a group
+        of the first image with seed 1."""
+        from bench.run import executors
+
+        if any(group[0].image == first and group[0].seed == 1 for group in groups):
+            os._exit(1)  # the Dask worker process itself, as the OOM killer would
+        return executors._dask_task(groups, *args)
+
+    settings = dict(limit=3, seeds=[0, 1], timeout=30)
+    serial = run_sweep(sweep("median", executor="serial", **settings), tmp_path / "s",
+                       progress=False)
+    first = serial["image"].iloc[0]
+    monkeypatch.setattr(executors, "_dask_task", kills_its_dask_worker)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        results = run_sweep(sweep("median", "exits_worker", executor="dask", jobs=2, **settings),
+                            tmp_path / "d", registry_factory=FACTORY, progress=False)
+    assert max(map(len, batches)) > 1
+    held = {cell.id for batch in batches
+            if any(group[0].image == first and group[0].seed == 1 for group in batch)
+            for group in batch for cell in group}
+    lost = results["error"].str.startswith("DaskTaskFailed", na=False)
+    assert set(results.loc[lost, "cell_id"]) == held
+    assert (results.loc[lost, "status"] == "failed").all()
+    assert len(results) == 2 * len(serial) and results["cell_id"].is_unique
+    ran = results[~lost]
+    died = ran[ran["denoiser"] == "exits_worker"]
+    assert set(died["status"]) == {"failed"} and died["error"].str.contains("exit code 3").all()
+    ok = by_cell(ran[ran["denoiser"] == "median"])
+    assert set(ok.index) == set(serial["cell_id"]) - held and (ok["status"] == "ok").all()
+    pd.testing.assert_frame_equal(by_cell(serial).loc[ok.index, QUALITY], ok[QUALITY])
 
 
 def test_process_executor_isolates_hangs_crashes_and_exceptions(tmp_path):
