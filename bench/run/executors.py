@@ -238,7 +238,8 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
 
     Each task is a batch of groups, sized by :class:`_DaskQueue` to about
     :data:`DASK_TASK_SECONDS` of work (a single group when groups are slower), with
-    :data:`DASK_IN_FLIGHT` tasks submitted per worker thread of the cluster; a task whose
+    :data:`DASK_IN_FLIGHT` tasks submitted per worker thread of the cluster (one task at a
+    time on one Dask worker when ``config.timing`` is ``"exclusive"``); a task whose
     groups run slower than measured stops starting them after twice that time and hands the
     rest back to the queue. On the worker the groups run under a supervised child process,
     so a hung or crashing cell is stopped there and recorded, and only that cell. The child
@@ -264,14 +265,20 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
         client = Client(cluster)
     run, completed, futures = uuid.uuid4().hex, False, {}
     queue, finished = _DaskQueue(groups), as_completed()
+    # Timings recorded as exclusive must be taken so on any cluster, a shared one included:
+    # one task at a time, on one Dask worker.
+    exclusive = config.timing == "exclusive"
 
     def submit() -> None:
-        # The cluster's threads are read each time: workers may join or leave during a run.
-        tasks = DASK_IN_FLIGHT * max(1, sum(client.nthreads().values()))
+        threads = client.nthreads()  # read each time: workers may join or leave during a run
+        if exclusive:
+            tasks, where = 1, [min(threads)] if threads else None
+        else:
+            tasks, where = DASK_IN_FLIGHT * max(1, sum(threads.values())), None
         while queue and len(futures) < tasks:
             batch = queue.take(tasks)
             future = client.submit(_dask_task, batch, config, timeout, run,
-                                   2 * DASK_TASK_SECONDS, pure=False)
+                                   2 * DASK_TASK_SECONDS, pure=False, workers=where)
             futures[future] = batch
             finished.add(future)
 

@@ -248,6 +248,46 @@ def test_exclusive_timing_times_each_cell_alone(tmp_path):
     assert (results["mpix_per_s"] > 0).all() and results["cell_id"].is_unique
 
 
+def test_exclusive_timing_on_a_shared_dask_cluster_runs_one_task_at_a_time_on_one_worker(
+        tmp_path, monkeypatch):
+    """``--timing exclusive --scheduler ADDRESS``: the re-timing tasks must not run beside each
+    other on a cluster of several workers, as the records say they did not."""
+    require("dask.distributed")
+    from dask.distributed import LocalCluster
+
+    import bench.run.executors as executors
+
+    log = tmp_path / "tasks.log"
+
+    def logged_task(groups, config, *args):
+        """Pickled by value: the worker's own ``_dask_task``, its interval and worker noted."""
+        import os
+        import time
+
+        from bench.run import executors
+
+        start = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process of a machine
+        report = executors._dask_task(groups, config, *args)
+        with open(log, "a") as file:
+            file.write(f"{config.timing} {os.getpid()} {start} {time.monotonic()}\n")
+        return report
+
+    monkeypatch.setattr(executors, "_dask_task", logged_task)
+    monkeypatch.setattr(executors, "DASK_TASK_SECONDS", 1e-6)  # one group per task
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                      dashboard_address=None) as cluster:
+        results = run_sweep(sweep("median", "tv", executor="dask", timing="exclusive",
+                                  scheduler=cluster.scheduler_address, limit=2, seeds=[0]),
+                            tmp_path / "run", progress=False)
+    assert set(results["timing"]) == {"exclusive"} and (results["status"] == "ok").all()
+    rows = [line.split() for line in log.read_text().splitlines()]
+    solo = sorted((float(start), float(end), pid) for timing, pid, start, end in rows
+                  if timing == "exclusive")
+    assert len(solo) == len(results) // 2  # one task per group (noisy image) of the re-timing
+    assert len({pid for _, _, pid in solo}) == 1
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(solo, solo[1:]))
+
+
 def test_torn_last_record_is_ignored(tmp_path):
     run_sweep(sweep("median", executor="serial", limit=1), tmp_path, progress=False)
     with open(tmp_path / RECORDS, "a") as records:
