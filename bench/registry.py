@@ -224,6 +224,7 @@ class Registry:
 
 
 def _instantiate(cls, kind: str, name: str, params: dict):
+    _check_types(cls, kind, name, params)
     try:
         instance = cls(**params)
     except TypeError as error:
@@ -235,6 +236,52 @@ def _instantiate(cls, kind: str, name: str, params: dict):
         except AttributeError:
             pass
     return instance
+
+
+def _check_types(cls, kind: str, name: str, params: dict) -> None:
+    """Refuse a parameter whose value does not fit its dataclass field's simple type (a number,
+    a whole number, true/false, text, one of a Literal's values, or None where allowed), so
+    that ``nlm(h_factor=abc)`` is an error when the sweep is planned rather than a failure of
+    every cell. Fields of other types are left to the class."""
+    import dataclasses
+    import typing
+
+    if not dataclasses.is_dataclass(cls):
+        return
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be resolved: nothing to check against
+        return
+    for key, value in params.items():
+        accepted = _accepted(hints.get(key))
+        if accepted is not None and not any(fits(value) for fits, _ in accepted):
+            wanted = " or ".join(dict.fromkeys(what for _, what in accepted))
+            raise InvalidParameterError(f"{kind} '{name}': {key} must be {wanted}, "
+                                        f"got {value!r}")
+
+
+def _accepted(hint) -> list[tuple] | None:
+    """(test, description) pairs for the values a simple type hint accepts; None otherwise."""
+    import numbers
+    import types
+    import typing
+
+    simple = {
+        float: (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+        int: (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool),
+              "a whole number"),
+        bool: (lambda v: isinstance(v, bool), "true or false"),
+        str: (lambda v: isinstance(v, str), "text"),
+        type(None): (lambda v: v is None, "None"),
+    }
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        values = typing.get_args(hint)
+        return [(lambda v: v in values, "one of " + ", ".join(map(repr, values)))]
+    if origin in (typing.Union, types.UnionType):
+        parts = [_accepted(arg) for arg in typing.get_args(hint)]
+        return None if any(part is None for part in parts) else [p for part in parts for p in part]
+    return [simple[hint]] if hint in simple else None
 
 
 @lru_cache(maxsize=1)

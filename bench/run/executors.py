@@ -120,6 +120,8 @@ def clean_image(group: list) -> tuple[str, str]:
 #: while results still reach the run directory, and the last groups still spread over the
 #: workers, within about a second.
 DASK_TASK_SECONDS = 0.5
+#: Seconds given to reach a Dask scheduler named by its address.
+DASK_CONNECT_SECONDS = 20
 #: Tasks kept submitted per Dask worker thread: one running and one waiting, so that a worker
 #: does not idle for a round trip to this process between two tasks.
 DASK_IN_FLIGHT = 2
@@ -254,11 +256,14 @@ def _run_dask(groups, config, on_result: Callable, on_lost: Callable, *, jobs: i
     except ImportError:
         raise InvalidParameterError(
             "--executor dask needs dask.distributed: pip install 'denoise-bench[dask]'") from None
-    from bench.errors import WorkerStartError
+    from bench.errors import DeviceError, WorkerStartError
     from bench.run.worker import one_line
 
     if scheduler:
-        client, cluster = Client(scheduler, timeout="20s"), None
+        try:
+            client, cluster = Client(scheduler, timeout=DASK_CONNECT_SECONDS), None
+        except OSError as error:  # unreachable, refused, or not a scheduler
+            raise DeviceError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     else:
         cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                dashboard_address=None)

@@ -288,6 +288,22 @@ def test_exclusive_timing_on_a_shared_dask_cluster_runs_one_task_at_a_time_on_on
     assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(solo, solo[1:]))
 
 
+def test_an_unreachable_dask_scheduler_is_a_one_line_error(tmp_path, monkeypatch):
+    require("dask.distributed")
+    import socket
+
+    import bench.run.executors as executors
+    from bench.errors import DeviceError
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setattr(executors, "DASK_CONNECT_SECONDS", 1)
+    with pytest.raises(DeviceError, match=f"cannot reach the Dask scheduler at {address}: "):
+        run_sweep(sweep("median", executor="dask", scheduler=address, limit=1, seeds=[0]),
+                  tmp_path, progress=False)
+
+
 def test_torn_last_record_is_ignored(tmp_path):
     run_sweep(sweep("median", executor="serial", limit=1), tmp_path, progress=False)
     with open(tmp_path / RECORDS, "a") as records:

@@ -5,7 +5,7 @@ import sys
 import pandas as pd
 import pytest
 
-from bench.errors import MissingExtraError, UnknownNameError
+from bench.errors import InvalidParameterError, MissingExtraError, UnknownNameError
 from bench.catalog import register_builtins
 from bench.registry import Registry, default_registry
 
@@ -16,6 +16,28 @@ def test_unknown_denoiser_lists_known_and_suggests_closest():
         default_registry().get("denoiser", "bm4d")
     message = str(info.value)
     assert "did you mean 'bm3d'" in message and "median" in message and "nlm" in message
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("nlm", {"h_factor": "abc"}, "denoiser 'nlm': h_factor must be a number or None, got 'abc'"),
+    ("median", {"size": 2.5}, "denoiser 'median': size must be a whole number or None, got 2.5"),
+    ("median", {"size": True}, "denoiser 'median': size must be a whole number or None, got True"),
+])
+def test_a_parameter_of_the_wrong_type_is_refused_when_the_denoiser_is_made(name, params,
+                                                                             message):
+    """Not a failure of every cell later: planning creates the denoisers."""
+    with pytest.raises(InvalidParameterError) as error:
+        default_registry().create_denoiser(name, **params)
+    assert str(error.value) == message
+
+
+def test_parameters_of_the_right_type_are_accepted():
+    import numpy as np
+
+    registry = default_registry()
+    assert registry.create_denoiser("nlm", h_factor=1).h_factor == 1  # an int is a number
+    assert registry.create_denoiser("median", size=np.int64(5)).size == 5
+    assert registry.create_denoiser("nlm", h_factor=None).h_factor is None
 
 
 def test_missing_extra_says_what_to_install():
