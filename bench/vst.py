@@ -14,7 +14,9 @@ Gaussian denoiser can remove it; the exact unbiased inverse of Mäkitalo and Foi
 denoised result back without the bias that the algebraic inverse leaves at low counts.
 :func:`stabilise` and :func:`unstabilise` wrap the pair for a denoiser that works on [0, 1]
 images with a sigma in [0, 1] units; :func:`estimate_poisson_gaussian` estimates ``gain``
-and ``sigma`` from the noisy image alone, for blind mode.
+and ``sigma`` from the noisy image alone, for blind mode. The transforms take numpy arrays
+or torch tensors (the tensor path, :meth:`bench.interfaces.Denoiser.denoise_tensor`): one
+implementation, run on a tensor's device in float64 as on arrays.
 
 References
 ----------
@@ -35,6 +37,8 @@ modeling and fitting for single-image raw-data", IEEE TIP 17(10), 2008.
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -50,6 +54,36 @@ GAUSSIAN_LIMIT = 1e-6
 #: Smallest value of ``E[f(z)]`` in the count domain: ``2 sqrt(3/8)``, the transform of zero
 #: counts. The exact unbiased inverse maps everything at or below it to zero.
 _LOWEST = 2.0 * math.sqrt(3.0 / 8.0)
+
+
+class _Ops(NamedTuple):
+    """The few array operations the transforms use, for numpy arrays or for torch tensors.
+
+    One implementation of the formulas serves both: on a tensor they run on its device, in
+    float64 as on arrays, so a GPU image is never copied to the host.
+    """
+
+    float64: Callable
+    float32: Callable
+    sqrt: Callable
+    maximum: Callable  # (values, scalar)
+    where: Callable  # (condition, values, scalar)
+
+
+_NUMPY = _Ops(float64=lambda x: np.asarray(x, dtype=np.float64),
+              float32=lambda x: x.astype(np.float32), sqrt=np.sqrt, maximum=np.maximum,
+              where=np.where)
+
+
+def _ops(image) -> _Ops:
+    """The operations for ``image``: torch's for a tensor, numpy's for anything else."""
+    # Only an imported torch can have made a tensor: arrays never import it here.
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(image, torch.Tensor):
+        return _NUMPY
+    return _Ops(float64=lambda x: x.to(torch.float64), float32=lambda x: x.to(torch.float32),
+                sqrt=torch.sqrt, maximum=lambda x, low: torch.clamp(x, min=low),
+                where=torch.where)
 
 
 def _check_model(gain: float, sigma: float) -> None:
@@ -78,8 +112,9 @@ def generalized_anscombe(image: np.ndarray, gain: float, sigma: float) -> np.nda
 
     Parameters
     ----------
-    image : numpy.ndarray
-        Noisy image in image units ([0, 1] intensity scale; values may leave [0, 1]).
+    image : numpy.ndarray or torch.Tensor
+        Noisy image in image units ([0, 1] intensity scale; values may leave [0, 1]). A
+        tensor is transformed on its device.
     gain : float
         Variance of the Poisson part per unit of intensity, image units (``1 / peak`` for
         Poisson noise at ``peak``).
@@ -88,17 +123,18 @@ def generalized_anscombe(image: np.ndarray, gain: float, sigma: float) -> np.nda
 
     Returns
     -------
-    numpy.ndarray
-        float64 array of the input's shape, in the transform's units: the noise has
-        (approximately) unit standard deviation.
+    numpy.ndarray or torch.Tensor
+        float64, of the input's kind, shape (and device), in the transform's units: the
+        noise has (approximately) unit standard deviation.
     """
     gain, sigma = float(gain), float(sigma)
     _check_model(gain, sigma)
-    z = np.asarray(image, dtype=np.float64)
+    ops = _ops(image)
+    z = ops.float64(image)
     if _is_gaussian(gain, sigma):
         return z / sigma
     read = sigma / gain
-    return 2.0 * np.sqrt(np.maximum(z / gain + 0.375 + read * read, 0.0))
+    return 2.0 * ops.sqrt(ops.maximum(z / gain + 0.375 + read * read, 0.0))
 
 
 def inverse_generalized_anscombe(transformed: np.ndarray, gain: float,
@@ -122,29 +158,31 @@ def inverse_generalized_anscombe(transformed: np.ndarray, gain: float,
 
     Parameters
     ----------
-    transformed : numpy.ndarray
-        Denoised image in the transform's units (not rescaled).
+    transformed : numpy.ndarray or torch.Tensor
+        Denoised image in the transform's units (not rescaled). A tensor is inverted on its
+        device.
     gain, sigma : float
         The noise model given to :func:`generalized_anscombe`, image units.
 
     Returns
     -------
-    numpy.ndarray
-        float64 estimate of the clean image, image units; never negative unless the model
-        is Gaussian.
+    numpy.ndarray or torch.Tensor
+        float64 estimate of the clean image, of the input's kind (and device), image
+        units; never negative unless the model is Gaussian.
     """
     gain, sigma = float(gain), float(sigma)
     _check_model(gain, sigma)
-    d = np.asarray(transformed, dtype=np.float64)
+    ops = _ops(transformed)
+    d = ops.float64(transformed)
     if _is_gaussian(gain, sigma):
         return d * sigma
     read = sigma / gain
     valid = d > _LOWEST
-    d = np.where(valid, d, 1.0)  # placeholder where invalid: no division by zero
+    d = ops.where(valid, d, 1.0)  # placeholder where invalid: no division by zero
     root = math.sqrt(1.5)
     counts = (0.25 * d * d + 0.25 * root / d - 1.375 / d ** 2 + 0.625 * root / d ** 3
               - 0.125 - read * read)
-    return np.where(valid, np.maximum(counts, 0.0), 0.0) * gain
+    return ops.where(valid, ops.maximum(counts, 0.0), 0.0) * gain
 
 
 def algebraic_inverse_generalized_anscombe(transformed: np.ndarray, gain: float,
@@ -195,8 +233,7 @@ class Stabilisation:
     scale: float
 
 
-def stabilise(noisy: np.ndarray, gain: float,
-              sigma: float) -> tuple[np.ndarray, float, Stabilisation]:
+def stabilise(noisy, gain: float, sigma: float) -> tuple[object, float, Stabilisation]:
     """Stabilise the noise of ``noisy`` and rescale it for a Gaussian denoiser.
 
     Applies :func:`generalized_anscombe`, then the affine map that sends the transforms of
@@ -207,8 +244,9 @@ def stabilise(noisy: np.ndarray, gain: float,
 
     Parameters
     ----------
-    noisy : numpy.ndarray
-        Noisy image, image units, (H, W) or (H, W, 3).
+    noisy : numpy.ndarray or torch.Tensor
+        Noisy image, image units, (H, W) or (H, W, 3). A tensor stays on its device: the
+        transform runs there, in float64 as for an array, and the result is a tensor.
     gain : float
         Variance of the Poisson part per unit intensity, image units (``1 / peak``).
     sigma : float
@@ -216,8 +254,9 @@ def stabilise(noisy: np.ndarray, gain: float,
 
     Returns
     -------
-    image : numpy.ndarray
-        The stabilised image, float32, shape of ``noisy``, roughly in [0, 1].
+    image : numpy.ndarray or torch.Tensor
+        The stabilised image, float32, of ``noisy``'s kind, shape (and device), roughly in
+        [0, 1].
     sigma : float
         The standard deviation of its noise in [0, 1] units: hand it to the denoiser.
     state : Stabilisation
@@ -235,11 +274,11 @@ def stabilise(noisy: np.ndarray, gain: float,
     low, high = generalized_anscombe(np.array([0.0, 1.0]), gain, sigma)
     state = Stabilisation(float(gain), float(sigma), float(low), float(high - low))
     transformed = generalized_anscombe(noisy, gain, sigma)
-    image = ((transformed - state.offset) / state.scale).astype(np.float32)
+    image = _ops(noisy).float32((transformed - state.offset) / state.scale)
     return image, 1.0 / state.scale, state
 
 
-def unstabilise(denoised: np.ndarray, state: Stabilisation) -> np.ndarray:
+def unstabilise(denoised, state: Stabilisation):
     """Undo :func:`stabilise` on a denoised image: the estimate of the clean image.
 
     Undoes the rescaling, then applies the exact unbiased inverse
@@ -247,19 +286,22 @@ def unstabilise(denoised: np.ndarray, state: Stabilisation) -> np.ndarray:
 
     Parameters
     ----------
-    denoised : numpy.ndarray
-        The denoiser's output on the image :func:`stabilise` returned, same units.
+    denoised : numpy.ndarray or torch.Tensor
+        The denoiser's output on the image :func:`stabilise` returned, same units. A tensor
+        is inverted on its device, in float64.
     state : Stabilisation
         What :func:`stabilise` returned with it.
 
     Returns
     -------
-    numpy.ndarray
-        float32 estimate of the clean image, image units, shape of ``denoised``.
+    numpy.ndarray or torch.Tensor
+        float32 estimate of the clean image, image units, of ``denoised``'s kind, shape
+        (and device).
     """
-    transformed = state.offset + state.scale * np.asarray(denoised, dtype=np.float64)
+    ops = _ops(denoised)
+    transformed = state.offset + state.scale * ops.float64(denoised)
     clean = inverse_generalized_anscombe(transformed, state.gain, state.sigma)
-    return clean.astype(np.float32)
+    return ops.float32(clean)
 
 
 class PoissonGaussianFit(NamedTuple):

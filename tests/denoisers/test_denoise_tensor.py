@@ -57,11 +57,20 @@ def test_cpu_only_methods_have_no_tensor_path(name):
         denoiser.denoise_tensor(torch.zeros(16, 16), 0.1)
 
 
-def test_a_wrapper_that_overrides_denoise_keeps_the_array_path():
-    """``vst=gat`` wraps any denoiser in ``denoise``: the tensor path would bypass it."""
+@pytest.mark.parametrize("name", CPU_ONLY[:2])
+def test_vst_around_a_method_without_a_tensor_path_has_none(name):
+    """``vst=gat`` has a tensor path exactly where the wrapped denoiser has one."""
     from bench.stabilised import Stabilised
 
-    assert not Stabilised(create("dncnn")).supports_tensor()
+    wrapped = Stabilised(create(name))
+    assert Stabilised(create("dncnn")).supports_tensor()
+    assert not wrapped.supports_tensor()
+    with pytest.raises(NotImplementedError, match=f"denoiser '{name}' has no tensor path"):
+        wrapped.denoise_tensor(torch.zeros(16, 16), 0.1)
+
+
+def test_a_subclass_that_overrides_denoise_keeps_the_array_path():
+    """A subclass that customises ``denoise``: the tensor path would bypass it."""
 
     @dataclass
     class PicksAModel(type(create("dncnn"))):
