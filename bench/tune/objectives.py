@@ -155,11 +155,12 @@ class CleanObjective:
                             result = one_line(error)
                         on_result(cell, result)
             return
+        from bench.run.executors import clean_image
         from bench.run.supervisor import Supervisor
 
         if self._supervisor is None:
             self._supervisor = Supervisor(self.config, self.jobs, self.timeout)
-        self._supervisor.run(groups, on_result, on_lost)
+        self._supervisor.run(groups, on_result, on_lost, lane=clean_image)
 
     def close(self) -> None:
         """Stop the worker processes."""
