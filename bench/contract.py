@@ -303,29 +303,37 @@ def check_denoiser(name: str, registry=None, *,
                   "outside [0, 1]": (outside, SIGMA_OUTSIDE / 255)}
         if (1 if other.ndim == 2 else other.shape[-1]) in declared:
             inputs[_shape_label(other)] = (other, SIGMA / 255)
-        tensors = {label: guard.denoise_tensor(denoiser, image, sigma)
-                   for label, (image, sigma) in inputs.items()}
         arrays = {label: first if label == "oracle" else calls[label] for label in inputs}
-        port = getattr(denoiser, "denoise_tensor_on", None)
-        if callable(port):
-            # The port's array path is the tensor path's code between two copies: the oracle
-            # and blind calls (blind estimates sigma its own way) show where the two differ.
-            same_code = {label: guard.call(_port_call(port, *inputs[label]))
-                         for label in ("oracle", "blind")}
-            cpu_code = arrays
-            timed_calls.update({f"denoise_tensor_on {label}": outcome
-                                for label, outcome in same_code.items()})
-        else:
-            same_code, cpu_code = arrays, None
-        shapes = {label: image.shape for label, (image, _) in inputs.items()}
-        add(_protected(_tensor_output, {label: outcome for label, outcome in tensors.items()
-                                        if label != "blind"}, shapes))
-        add(_protected(_tensor_blind, tensors["blind"], noisy.shape))
-        add(_protected(_tensor_agrees, tensors, shapes, same_code, cpu_code))
-        add(_protected(_tensor_input_unchanged, tensors, keeps_input))
-        timed_calls.update({f"tensor {label}": outcome for label, outcome in tensors.items()})
+        timed_calls.update(_check_tensor_path(denoiser, guard, add, inputs, arrays, keeps_input))
     add(_protected(_within_timeout, timed_calls, second, noisy.shape, timeout))
     return report
+
+
+def _check_tensor_path(denoiser, guard: _Guard, add, inputs: dict, arrays: dict,
+                       keeps_input: bool) -> dict[str, _Outcome]:
+    """The tensor rows (see the module docstring): ``inputs`` maps a call's label to its
+    (image, sigma), ``arrays`` to the array call on it. Returns the calls made, by label."""
+    tensors = {label: guard.denoise_tensor(denoiser, image, sigma)
+               for label, (image, sigma) in inputs.items()}
+    made = {f"tensor {label}": outcome for label, outcome in tensors.items()}
+    port = getattr(denoiser, "denoise_tensor_on", None)
+    if callable(port):
+        # The port's array path is the tensor path's code between two copies: the oracle
+        # and blind calls (blind estimates sigma its own way) show where the two differ.
+        same_code = {label: guard.call(_port_call(port, *inputs[label]))
+                     for label in ("oracle", "blind")}
+        cpu_code = arrays
+        made.update({f"denoise_tensor_on {label}": outcome
+                     for label, outcome in same_code.items()})
+    else:
+        same_code, cpu_code = arrays, None
+    shapes = {label: image.shape for label, (image, _) in inputs.items()}
+    add(_protected(_tensor_output, {label: outcome for label, outcome in tensors.items()
+                                    if label != "blind"}, shapes))
+    add(_protected(_tensor_blind, tensors["blind"], shapes["blind"]))
+    add(_protected(_tensor_agrees, tensors, shapes, same_code, cpu_code))
+    add(_protected(_tensor_input_unchanged, tensors, keeps_input))
+    return made
 
 
 def _has_tensor_path(denoiser, add) -> bool:
