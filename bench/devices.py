@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from bench.errors import DeviceError
+
+
+def is_tensor(value) -> bool:
+    """Whether ``value`` is a torch tensor, without importing torch: only an imported torch
+    can have made one, so an array never loads it."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def cuda_available() -> bool:

@@ -389,12 +389,10 @@ def estimate_sigma(noisy) -> float:
     float
         The estimated sigma in [0, 1] units; for a colour image, the mean of the channels'.
     """
-    import sys
+    from bench.devices import is_tensor
 
     channel_axis = -1 if noisy.ndim == 3 else None
-    # Only an imported torch can have made a tensor: arrays never import it here.
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(noisy, torch.Tensor):
+    if is_tensor(noisy):
         from bench.sigma_estimate import estimate_sigma as _estimate_on_device
 
         return _estimate_on_device(noisy, channel_axis=channel_axis)

@@ -31,6 +31,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from bench.devices import is_tensor
+
 #: Prefix of the column that holds a metric's score of the noisy input.
 NOISY_PREFIX = "noisy_"
 #: The metrics a sweep scores when it names none; the first is the primary one.
@@ -99,7 +101,7 @@ class Metric(ABC):
 
     def __call__(self, reference, estimate) -> float:
         """Score ``estimate`` against ``reference`` (numpy arrays or torch tensors)."""
-        if not isinstance(reference, np.ndarray) and _is_tensor(reference):
+        if is_tensor(reference):
             return float(self.score_tensor(reference, estimate))
         return float(self.score(np.asarray(reference), np.asarray(estimate)))
 
@@ -163,10 +165,6 @@ class SSIMLuma(SSIM):
 
     name = "ssim_y"
     space = "y"
-
-
-def _is_tensor(value) -> bool:
-    return type(value).__module__.startswith("torch")
 
 
 def metric_columns(results) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bench.devices import is_tensor
 from bench.errors import InvalidParameterError, UnknownNameError
 
 
@@ -70,7 +71,7 @@ class Protocol:
         device)."""
         if not self.quantise_input:
             return noisy
-        if _is_tensor(noisy):
+        if is_tensor(noisy):
             import torch
 
             return (torch.round(torch.clamp(noisy, 0.0, 1.0) * 255.0) / 255.0).to(torch.float32)
@@ -88,7 +89,7 @@ class Protocol:
     def output(self, image):
         """A denoised image, prepared for scoring: float64, clipped, optionally rounded,
         border shaved."""
-        if _is_tensor(image):
+        if is_tensor(image):
             import torch
 
             out = torch.clamp(_float64(image), 0.0, 1.0)
@@ -128,7 +129,7 @@ class Protocol:
             tensor is prepared and scored on its device (each metric's ``score_tensor``); a
             ``clean`` array is then uploaded there.
         """
-        if _is_tensor(image) and not _is_tensor(clean):
+        if is_tensor(image) and not is_tensor(clean):
             import torch
 
             clean = torch.from_numpy(np.ascontiguousarray(clean)).to(image.device)
@@ -161,7 +162,7 @@ def to_luma(image):
     """
     if image.ndim == 2:
         return image
-    if _is_tensor(image):
+    if is_tensor(image):
         import torch
 
         rgb = torch.round(torch.clamp(image, 0.0, 1.0) * 255.0) / 255.0
@@ -175,15 +176,11 @@ def to_luma(image):
 _LUMA_WEIGHTS = (65.481, 128.553, 24.966)
 
 
-def _is_tensor(value) -> bool:
-    """Whether ``value`` is a torch tensor (without importing torch)."""
-    return not isinstance(value, np.ndarray) and type(value).__module__.startswith("torch")
-
 
 def _float64(image):
     """``image`` in float64: an array (a copy unless it is float64 already), or a tensor on
     its device."""
-    if _is_tensor(image):
+    if is_tensor(image):
         import torch
 
         return image.detach().to(torch.float64)

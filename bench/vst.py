@@ -37,13 +37,13 @@ modeling and fitting for single-image raw-data", IEEE TIP 17(10), 2008.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from bench.devices import is_tensor
 from bench.errors import InvalidParameterError
 
 #: Below this ratio ``gain / sigma**2`` the Poisson part changes the noise's standard
@@ -77,10 +77,10 @@ _NUMPY = _Ops(float64=lambda x: np.asarray(x, dtype=np.float64),
 
 def _ops(image) -> _Ops:
     """The operations for ``image``: torch's for a tensor, numpy's for anything else."""
-    # Only an imported torch can have made a tensor: arrays never import it here.
-    torch = sys.modules.get("torch")
-    if torch is None or not isinstance(image, torch.Tensor):
+    if not is_tensor(image):
         return _NUMPY
+    import torch
+
     return _Ops(float64=lambda x: x.to(torch.float64), float32=lambda x: x.to(torch.float32),
                 sqrt=torch.sqrt, maximum=lambda x, low: torch.clamp(x, min=low),
                 where=torch.where)
